@@ -1,0 +1,97 @@
+"""Atomic, deterministic reading and writing of tables, YAML and AnnData files."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import yaml
+
+from neurokine.errors import InputError
+
+#: Floats are written with 10 significant digits: enough for any statistic we report, and
+#: immune to last-bit differences between CPUs, so reruns stay byte-identical.
+FLOAT_FORMAT = "%.10g"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary sibling path that is renamed onto `path` only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], sort_by: Sequence[str]) -> None:
+    """Write a sorted TSV atomically with a fixed float format and no index."""
+    ordered = frame.sort_values(list(sort_by), kind="mergesort").reset_index(drop=True)
+    with atomic_path(path) as tmp:
+        ordered.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a TSV written by `write_tsv`, keeping identifier columns as strings."""
+    return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""])
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_h5ad(adata: ad.AnnData, path: str | os.PathLike[str]) -> None:
+    """Write an AnnData atomically (compressed), so a half-written .h5ad never exists."""
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp, compression="gzip")
+
+
+def read_h5ad(path: str | os.PathLike[str], backed: bool = False) -> ad.AnnData:
+    """Read an .h5ad, turning a truncated or corrupt file into an error that names it."""
+    try:
+        return ad.read_h5ad(path, backed="r" if backed else None)
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(
+            str(path), "file", f"cannot be read as an .h5ad file ({type(exc).__name__}: {exc})",
+            "re-create or re-download the file; a truncated download is the usual cause",
+        ) from exc
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a Parquet table atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=True, compression="zstd")
+
+
+def read_yaml(path: str | os.PathLike[str]) -> object:
+    """Parse a YAML file safely (no arbitrary objects), naming the file on a syntax error."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError as exc:
+        raise InputError(str(path), "file", "does not exist", "check the path") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(str(path), "YAML syntax", str(exc).replace("\n", " "),
+                         "fix the YAML at the line shown") from exc
+
+
+def sha256sum(path: str | os.PathLike[str]) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
