@@ -20,6 +20,13 @@ from neurokine.errors import InputError
 FLOAT_FORMAT = "%.10g"
 
 
+def _current_umask() -> int:
+    """The process umask (mkstemp files are 0600; outputs should get normal permissions)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary sibling path that is renamed onto `path` only if the block succeeds."""
@@ -30,6 +37,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

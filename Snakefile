@@ -1,0 +1,36 @@
+# neurokine: cytokine signalling in neuroinflammatory disease from single-cell RNA-seq.
+# Outputs: results/<stage>/<dataset>/..., logs/<rule>/<dataset>.log,
+# per-rule benchmarks in results/benchmarks/<rule>/<dataset>.tsv.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+##### helpers and config validation (fails before any job runs) #####
+include: "workflow/rules/common.smk"
+
+
+check_config(config)
+
+
+##### stages #####
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/compare.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+##### targets #####
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

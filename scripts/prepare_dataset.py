@@ -1,0 +1,17 @@
+"""Rule script: check the harmonized counts, run QC and normalize."""
+
+from neurokine.logs import log_to_file
+
+log = log_to_file(snakemake.log[0])
+
+from neurokine import prepare  # noqa: E402
+from neurokine.io import read_h5ad, write_h5ad, write_tsv  # noqa: E402
+
+adata = read_h5ad(snakemake.input.h5ad)
+prepare.check_harmonized(adata, snakemake.input.h5ad)
+filtered, steps = prepare.apply_qc(adata, snakemake.params.qc)
+log.info("QC kept %d of %d cells and %d of %d genes", filtered.n_obs, adata.n_obs,
+         filtered.n_vars, adata.n_vars)
+prepared = prepare.normalize(filtered, snakemake.params.normalize["target_sum"])
+write_tsv(steps, snakemake.output.qc, sort_by=["order", "sample_id"])
+write_h5ad(prepared, snakemake.output.h5ad)

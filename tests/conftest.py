@@ -1,0 +1,49 @@
+"""Shared fixtures: repository paths, the curated resources and a small simulated cohort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """Repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def vocabulary():
+    """The validated cell-type vocabulary."""
+    from neurokine.celltypes import load_cell_types
+
+    return load_cell_types(REPO / "resources/cell_types.yaml",
+                           REPO / "workflow/schemas/cell_types.schema.yaml")
+
+
+@pytest.fixture(scope="session")
+def axes(vocabulary):
+    """The validated curated cytokine axes."""
+    from neurokine.signatures import load_axes
+
+    return load_axes(REPO / "resources/signatures/axes", REPO / "workflow/schemas/axis.schema.yaml",
+                     vocabulary)
+
+
+@pytest.fixture(scope="session")
+def small_cohort(axes, vocabulary):
+    """A small simulated cohort with two planted effects (deterministic)."""
+    from neurokine.simulate import PlantedEffect, simulate_cohort
+
+    effects = [PlantedEffect("MS", "TNF", "response", "mono_classical", 2.0),
+               PlantedEffect("NMOSD", "IFN_I", "response", "CD4_T_memory", 2.0)]
+    adata = simulate_cohort(
+        axes, vocabulary, groups=["control", "MS", "NMOSD"], donors_per_group=5,
+        cells_per_donor=(250, 400), n_background_genes=300, mean_library_size=3000,
+        dispersion=0.25, donor_sd=0.2, donor_module_sd=0.1, composition_concentration=60,
+        low_quality_fraction=0.03, planted_effects=effects, seed=7)
+    return adata, effects

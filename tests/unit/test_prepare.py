@@ -1,0 +1,71 @@
+"""QC bookkeeping, normalization and the harmonized-input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from neurokine.errors import InputError
+from neurokine.prepare import apply_qc, check_harmonized, normalize, qc_metrics
+
+THRESHOLDS = {"min_counts": 500, "max_counts": 50000, "min_genes": 100, "max_genes": 6000,
+              "max_pct_mito": 10.0, "min_cells_per_gene": 3}
+
+
+def test_qc_table_is_monotone_and_matches_the_output(small_cohort):
+    adata, _ = small_cohort
+    filtered, table = apply_qc(adata, THRESHOLDS)
+    totals = table.groupby("order")["cells_kept"].sum()
+    assert totals.is_monotonic_decreasing
+    assert totals.iloc[0] == adata.n_obs
+    assert totals.iloc[-1] == filtered.n_obs < adata.n_obs  # low-quality cells were removed
+    assert list(table.drop_duplicates("order")["step"]) == [
+        "input", "min_counts", "max_counts", "min_genes", "max_genes", "max_pct_mito"]
+    metrics = qc_metrics(filtered)
+    assert metrics["pct_mito"].max() <= THRESHOLDS["max_pct_mito"]
+    assert metrics["total_counts"].min() >= THRESHOLDS["min_counts"]
+
+
+def test_normalize_keeps_counts_and_logs_scaled_values(small_cohort):
+    adata, _ = small_cohort
+    subset = adata[:50].copy()
+    prepared = normalize(subset.copy(), target_sum=1e4)
+    assert (prepared.layers["counts"] != sp.csr_matrix(subset.X)).nnz == 0
+    row_sums = np.expm1(prepared.X.toarray()).sum(axis=1)
+    np.testing.assert_allclose(row_sums, 1e4, rtol=1e-4)
+    assert prepared.X.dtype == np.float32
+
+
+def _frame(adata):
+    return adata[:20].copy()
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "field", "problem"),
+    [
+        (lambda a: a.obs.drop(columns="donor_id", inplace=True), "obs.donor_id", "missing"),
+        (lambda a: a.obs.__setitem__("disease", pd.Series([""] * a.n_obs, index=a.obs_names)),
+         "obs.disease", "empty label"),
+        (lambda a: setattr(a, "X", sp.csr_matrix(a.X, dtype=np.float32) * 0.5), "X", "non-integer"),
+        (lambda a: setattr(a, "X", -sp.csr_matrix(a.X, dtype=np.float32)), "X", "negative"),
+        (lambda a: a.X.data.__setitem__(0, np.nan) if a.X.dtype.kind == "f" else
+         setattr(a, "X", sp.csr_matrix(np.where(a.X.toarray() > 0, np.nan, 0.0))), "X", "NaN"),
+        (lambda a: setattr(a, "var_names", ["GENE"] * a.n_vars), "var_names", "duplicated"),
+    ],
+)
+def test_bad_input_names_file_field_and_fix(small_cohort, corrupt, field, problem):
+    adata = _frame(small_cohort[0])
+    corrupt(adata)
+    with pytest.raises(InputError) as caught:
+        check_harmonized(adata, "input.h5ad")
+    assert caught.value.source == "input.h5ad"
+    assert caught.value.field == field
+    assert problem in caught.value.problem
+    assert caught.value.fix
+
+
+def test_no_cell_passing_qc_is_a_clear_error(small_cohort):
+    with pytest.raises(InputError, match="no cell passed"):
+        apply_qc(small_cohort[0][:30].copy(), {**THRESHOLDS, "min_counts": 10**9})

@@ -1,0 +1,23 @@
+rule simulate_demo_cohort:
+    input:
+        **CURATED,
+    output:
+        h5ad="results/simulated/{dataset}.h5ad",
+        truth="results/simulated/{dataset}/planted_effects.tsv",
+    params:
+        simulation=config.get("simulation"),
+        seed=config["seed"],
+    wildcard_constraints:
+        dataset="|".join(SYNTHETIC_DATASETS),
+    conda:
+        "../../envs/neurokine.yaml"
+    log:
+        "logs/simulate_demo_cohort/{dataset}.log",
+    benchmark:
+        "results/benchmarks/simulate_demo_cohort/{dataset}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    script:
+        "../../scripts/simulate_demo.py"
