@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from neurokine.errors import InputError
+from neurokine.gene_universe import GeneUniverse, check_genes
 from neurokine.io import read_yaml
 
 
@@ -22,9 +23,12 @@ class CellType:
     markers: tuple[str, ...]
     negative_markers: tuple[str, ...]
     compartments: tuple[str, ...]
+    parent: str | None = None
+    hcd_cip: tuple[str, ...] = ()
 
 
-def load_cell_types(path: str | Path, schema_path: str | Path) -> dict[str, CellType]:
+def load_cell_types(path: str | Path, schema_path: str | Path,
+                    gene_universe: GeneUniverse | None = None) -> dict[str, CellType]:
     """Read and validate the vocabulary; return it keyed by id in file order."""
     record = read_yaml(path)
     schema = read_yaml(schema_path)
@@ -44,5 +48,15 @@ def load_cell_types(path: str | Path, schema_path: str | Path) -> dict[str, Cell
             lineage=entry["lineage"], markers=tuple(entry["markers"]),
             negative_markers=tuple(entry.get("negative_markers", [])),
             compartments=tuple(entry["compartments"]),
+            parent=entry.get("parent"),
+            hcd_cip=tuple(entry.get("references", {}).get("hcd_cip", [])),
         )
+        if gene_universe is not None:
+            markers = entry["markers"] + entry.get("negative_markers", [])
+            check_genes(gene_universe, str(path),
+                        [(f"cell_types.{i}({entry['id']}).markers", g) for g in markers])
+    for i, ctype in enumerate(vocabulary.values()):
+        if ctype.parent is not None and ctype.parent not in vocabulary:
+            raise InputError(str(path), f"cell_types.{i}({ctype.id}).parent",
+                             f"unknown parent {ctype.parent!r}", "use an id of this vocabulary")
     return vocabulary

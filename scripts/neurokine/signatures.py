@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 
 from neurokine.errors import InputError
+from neurokine.gene_universe import GeneUniverse, check_genes
 from neurokine.io import read_yaml
 
 #: The gene modules scored for every axis, in reporting order.
@@ -25,6 +26,18 @@ class Axis:
     receptor_complexes: tuple[tuple[str, ...], ...]
     response: tuple[str, ...]
     record: dict
+    source: str = ""
+
+    @property
+    def ligand_complexes(self) -> tuple[tuple[str, ...], ...]:
+        """Alternative ligands as subunit tuples: a heteromer group is one complex."""
+        complexes: list[tuple[str, ...]] = []
+        for group in self.record.get("ligands", []):
+            if group.get("heteromer", False):
+                complexes.append(tuple(group["genes"]))
+            else:
+                complexes.extend((g,) for g in group["genes"])
+        return tuple(dict.fromkeys(complexes))
 
     @property
     def receptor_genes(self) -> tuple[str, ...]:
@@ -42,20 +55,59 @@ def _group_genes(groups: Iterable[dict]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(g for group in groups for g in group["genes"]))
 
 
+def _schema_problem(error: jsonschema.ValidationError) -> tuple[list[str], str]:
+    """Turn a jsonschema error into (field path, plain-language problem)."""
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - allowed)
+        return [*path, unknown[0]], f"unknown key {unknown[0]!r}"
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing and missing[0] == "citations":
+            return [*path, "citations"], "missing citation"
+        return [*path, missing[0]], f"missing required key {missing[0]!r}"
+    if path and path[-1] == "citations" and error.validator == "minItems":
+        return path, "missing citation (the list is empty)"
+    if len(path) >= 2 and path[-2] == "citations" and error.validator == "pattern":
+        return path, f"malformed citation {error.instance!r} (use PMID:, DOI:, NCT, GEO: or PMC:)"
+    return path, error.message
+
+
 def _validate(record: object, schema: dict, source: Path) -> None:
-    """Validate one axis record against the schema, naming the field on failure."""
+    """Validate one axis record, naming the file, the axis and the field on failure."""
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(record),
-                    key=lambda e: list(e.absolute_path))
+                    key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        first = errors[0]
-        field = ".".join(str(p) for p in first.absolute_path) or "(top level)"
-        raise InputError(str(source), field, first.message,
+        path, problem = _schema_problem(errors[0])
+        axis_id = record.get("id") if isinstance(record, dict) else None
+        axis_id = axis_id if isinstance(axis_id, str) else source.stem
+        field = ".".join([axis_id, *path]) if path else f"{axis_id} (top level)"
+        raise InputError(str(source), field, problem,
                          "see workflow/schemas/axis.schema.yaml for allowed keys and values")
 
 
+def _gene_fields(record: dict) -> list[tuple[str, str]]:
+    """Every (field path, gene symbol) of one axis record, in file order."""
+    fields = []
+    for key in ("ligands", "signalling", "response"):
+        for i, group in enumerate(record.get(key, [])):
+            fields += [(f"{record['id']}.{key}.{i}.genes.{j}", g)
+                       for j, g in enumerate(group["genes"])]
+    for i, receptor in enumerate(record["receptors"]):
+        fields += [(f"{record['id']}.receptors.{i}.subunits.{j}", g)
+                   for j, g in enumerate(receptor["subunits"])]
+    return fields
+
+
 def load_axes(axes_dir: str | Path, schema_path: str | Path,
-              cell_types: Iterable[str] | None = None) -> list[Axis]:
-    """Read, validate and return all axes in a directory, sorted by id."""
+              cell_types: Iterable[str] | None = None,
+              gene_universe: GeneUniverse | None = None) -> list[Axis]:
+    """Read, validate and return all axes in a directory, sorted by id.
+
+    With ``cell_types`` every producer/responder must be a vocabulary id; with ``gene_universe``
+    every gene symbol must belong to it (see neurokine.gene_universe.build_universe).
+    """
     axes_dir = Path(axes_dir)
     schema = read_yaml(schema_path)
     files = sorted(axes_dir.glob("*.yaml"))
@@ -68,8 +120,13 @@ def load_axes(axes_dir: str | Path, schema_path: str | Path,
         record = read_yaml(path)
         _validate(record, schema, path)
         if record["id"] in seen:
-            raise InputError(str(path), "id", f"duplicates axis {record['id']!r} of {seen[record['id']]}",
+            raise InputError(str(path), f"{record['id']}.id",
+                             f"duplicates axis {record['id']!r} of {seen[record['id']]}",
                              "give every axis a unique id")
+        if record["id"] != path.stem:
+            raise InputError(str(path), f"{record['id']}.id",
+                             f"id {record['id']!r} differs from the file name {path.stem!r}",
+                             "name the file <id>.yaml so ids stay stable and findable")
         seen[record["id"]] = path.name
         if known_types is not None:
             for role in ("producers", "responders"):
@@ -79,12 +136,15 @@ def load_axes(axes_dir: str | Path, schema_path: str | Path,
                             str(path), f"{record['id']}.{role}.{i}.cell_type",
                             f"unknown cell type {fact['cell_type']!r}",
                             "use an id from resources/cell_types.yaml or add the type there")
+        if gene_universe is not None:
+            check_genes(gene_universe, str(path), _gene_fields(record))
         axes.append(Axis(
             id=record["id"], name=record["name"],
             ligands=_group_genes(record["ligands"]),
             receptor_complexes=tuple(tuple(r["subunits"]) for r in record["receptors"]),
             response=_group_genes(record["response"]),
             record=record,
+            source=str(path),
         ))
     return sorted(axes, key=lambda a: a.id)
 
