@@ -201,16 +201,19 @@ def simulate_cohort(
         for _ in range(donors_per_group):
             donor_number += 1
             donor_id = f"D{donor_number:03d}_{group}"
-            sex = "female" if rng.random() < 0.5 else "male"
-            age = int(rng.integers(20, 71))
-            donor_log = rng.normal(0.0, donor_sd, size=len(genes))
+            # Each donor draws from its own stream, so changing one planted effect (which changes
+            # how many numbers the gamma sampler consumes) leaves every other donor unchanged.
+            donor_rng = np.random.default_rng([seed, donor_number])
+            sex = "female" if donor_rng.random() < 0.5 else "male"
+            age = int(donor_rng.integers(20, 71))
+            donor_log = donor_rng.normal(0.0, donor_sd, size=len(genes))
             for members in module_members:
-                donor_log[members] += rng.normal(0.0, donor_module_sd)
+                donor_log[members] += donor_rng.normal(0.0, donor_module_sd)
             sex_genes = FEMALE_GENES if sex == "female" else MALE_GENES
             silent = MALE_GENES if sex == "female" else FEMALE_GENES
-            n_cells = int(rng.integers(low, high + 1))
-            props = rng.dirichlet(base_props * composition_concentration)
-            type_counts = rng.multinomial(n_cells, props)
+            n_cells = int(donor_rng.integers(low, high + 1))
+            props = donor_rng.dirichlet(base_props * composition_concentration)
+            type_counts = donor_rng.multinomial(n_cells, props)
             for t_idx, n_t in enumerate(type_counts):
                 if n_t == 0:
                     continue
@@ -222,8 +225,8 @@ def simulate_cohort(
                 log_mean[[gene_index[g] for g in silent]] = -30.0
                 mean = np.exp(log_mean)
                 mean /= mean.sum()
-                library = rng.lognormal(np.log(mean_library_size), 0.35, size=n_t)
-                low_quality = rng.random(n_t) < low_quality_fraction
+                library = donor_rng.lognormal(np.log(mean_library_size), 0.35, size=n_t)
+                low_quality = donor_rng.random(n_t) < low_quality_fraction
                 library[low_quality] *= 0.12
                 mu = library[:, None] * mean[None, :]
                 if low_quality.any():
@@ -231,8 +234,8 @@ def simulate_cohort(
                     mito = [gene_index[g] for g in MITO_GENES]
                     mu[np.ix_(low_quality, mito)] *= 30.0
                 # Negative binomial as a gamma-Poisson mixture with a common dispersion.
-                lam = rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)
-                counts = rng.poisson(lam).astype(np.int32)
+                lam = donor_rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)
+                counts = donor_rng.poisson(lam).astype(np.int32)
                 blocks.append(sp.csr_matrix(counts))
                 obs_frames.append(pd.DataFrame({
                     "donor_id": donor_id, "sample_id": f"{donor_id}_{tissue}",

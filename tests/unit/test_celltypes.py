@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from _resource_paths import ALLOWLIST, CELL_TYPES, CELL_TYPES_SCHEMA
+
 from neurokine.celltypes import load_cell_types
 from neurokine.errors import InputError
 from neurokine.gene_universe import build_universe

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from _resource_paths import AXES_DIR, AXIS_SCHEMA
+
 from neurokine.detection import Feature, axis_features, cell_detection, group_detection
 from neurokine.errors import InputError
 from neurokine.signatures import load_axes

@@ -12,6 +12,7 @@ import re
 
 import pytest
 from _resource_paths import AXES_DIR, AXIS_SCHEMA, README
+
 from neurokine.detection import Feature, group_detection
 from neurokine.signatures import all_genes, load_axes
 

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from _resource_paths import AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
+
 from neurokine import references
 from neurokine.celltypes import load_cell_types
 from neurokine.errors import InputError

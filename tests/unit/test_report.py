@@ -56,4 +56,4 @@ def test_report_is_self_contained(html):
 
 
 def test_therapy_outcomes_sit_beside_findings(html):
-    assert "lenercept: harmful" in html  # anti-TNF worsened MS (PMID 10449104)
+    assert "lenercept (TNFR p55-IgG): harmful" in html  # anti-TNF worsened MS (PMID 10449104)

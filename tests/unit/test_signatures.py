@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _resource_paths import ALLOWLIST, AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
+
 from neurokine import references
 from neurokine.celltypes import load_cell_types
 from neurokine.errors import InputError
