@@ -5,9 +5,12 @@ Method (deliberately simple and transparent):
    the library size taken over all genes; the cells x markers matrix stays sparse.
 2. Each marker is scaled to [0, 1] by the 99th percentile of its non-zero values, so a highly
    expressed marker (LYZ) does not outweigh a modest but specific one (FOXP3).
-3. Score per type = mean scaled expression of its positive markers present in the data minus
-   the mean of its negative markers. Types with fewer than `min_markers` positive markers in
-   the data are not called (a one-gene call is not a call) and are listed in `skipped`.
+3. Score per type = mean scaled expression of its positive markers present in the data, minus
+   the mean of its negative markers, minus `specificity_penalty` x the strongest evidence for a
+   competing type from markers this type does not list (so naive and memory T cells, which
+   share CD3E/CD4, are told apart by what is specific to each). Types with fewer than
+   `min_markers` positive markers in the data are not called (a one-gene call is not a call)
+   and are listed in `skipped`.
 4. Call = best-scoring type; confidence = best minus runner-up score (0..1). A cell is
    `unassigned` when its best score is below `min_score` or its margin below `min_margin`.
 Candidate types can be restricted to the tissue compartments present (CSF/blood vs CNS).
@@ -62,7 +65,8 @@ def _marker_expression(adata: ad.AnnData, genes: list[str], log_normalized: bool
 def marker_scores(adata: ad.AnnData, vocabulary: Mapping[str, object], *,
                   log_normalized: bool = False, target_sum: float = 1e4, layer: str | None = None,
                   min_markers: int = 2, compartments: Iterable[str] | None = None,
-                  quantile: float = 0.99) -> tuple[pd.DataFrame, list[str]]:
+                  quantile: float = 0.99, specificity_penalty: float = 0.5
+                  ) -> tuple[pd.DataFrame, list[str]]:
     """Score every eligible vocabulary type per cell; return scores and skipped type ids."""
     allowed = set(compartments) if compartments is not None else None
     present = set(adata.var_names)
@@ -88,13 +92,26 @@ def marker_scores(adata: ad.AnnData, vocabulary: Mapping[str, object], *,
     scaled = (expr @ sp.diags(1.0 / scale)).tocsr()
     scaled.data = np.minimum(scaled.data, 1.0)
     column = {g: j for j, g in enumerate(genes)}
+
+    def mean_of(gene_list: Iterable[str], sign: float = 1.0) -> np.ndarray:
+        chosen = [column[g] for g in gene_list]
+        if not chosen:
+            return np.zeros(scaled.shape[0])
+        weights = np.zeros(len(genes))
+        weights[chosen] = sign / len(chosen)
+        return np.asarray(scaled @ weights).ravel()
+
+    positive = {t: mean_of(pos) for t, pos, _ in types}
     scores = {}
     for type_id, pos, neg in types:
-        weights = np.zeros(len(genes))
-        weights[[column[g] for g in pos]] = 1.0 / len(pos)
-        if neg:
-            weights[[column[g] for g in neg]] = -1.0 / len(neg)
-        scores[type_id] = np.asarray(scaled @ weights).ravel()
+        own = set(pos)
+        # Evidence for a competing type that this type does not share (e.g. CCR7/SELL for a
+        # naive cell scored as memory): without it, a type whose specific markers are absent
+        # from the data would tie with the right type on shared markers (CD3E, CD4) alone.
+        competing = [mean_of([g for g in other_pos if g not in own])
+                     for other, other_pos, _ in types if other != type_id]
+        penalty = np.max(competing, axis=0) if competing else 0.0
+        scores[type_id] = positive[type_id] + mean_of(neg, -1.0) - specificity_penalty * penalty
     return pd.DataFrame(scores, index=adata.obs_names), skipped
 
 
