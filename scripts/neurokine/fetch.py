@@ -21,6 +21,7 @@ import hashlib
 import http.client
 import logging
 import os
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -248,9 +249,13 @@ LOCK_HEADER = (
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock beside `path` (parallel fetch jobs share the lock file)."""
+    """Hold an exclusive advisory lock for `path` (parallel fetch jobs share the lock file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".flock"), "w") as handle:
+    # The lock token lives in the temp dir, keyed by the lock file's absolute path, so nothing
+    # extra appears next to the committed lock file; fetch rules are local (one machine).
+    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    token = Path(tempfile.gettempdir()) / f"neurokine-lock-{key}.flock"
+    with open(token, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -244,8 +244,13 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
 
         mask = (np.ones(adata.n_obs, dtype=bool) if annotate_mode == "all"
                 else (types["cell_type"] == UNMAPPED).to_numpy())
+        options = dict(annotate_options or {})
+        if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
+            # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
+            # (immune cells infiltrate lesions).
+            options["compartments"] = ["CSF", "blood"]
         if mask.any():
-            calls = annotate_cells(adata[mask], vocabulary, **dict(annotate_options or {}))
+            calls = annotate_cells(adata[mask], vocabulary, **options)
             idx = adata.obs_names[mask]
             types.loc[idx, "cell_type"] = calls["cell_type"].to_numpy()
             types.loc[idx, "ontology"] = [vocabulary[c].ontology_id if c in vocabulary

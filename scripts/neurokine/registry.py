@@ -136,7 +136,8 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
                          "neurosarcoidosis, ICANS or another identifier")
 
 
-def load_registry(path: str | Path, schema_path: str | Path) -> dict[str, dict]:
+def load_registry(path: str | Path, schema_path: str | Path,
+                  allow_local_http: bool = False) -> dict[str, dict]:
     """Read and validate the registry; return {dataset id: entry} in file order."""
     source = str(path)
     record = read_yaml(path)
@@ -149,6 +150,12 @@ def load_registry(path: str | Path, schema_path: str | Path) -> dict[str, dict]:
     _schema_errors(record, read_yaml(schema_path), source, str(schema_path))
     for ds, entry in record.items():
         _check_entry(ds, entry, set(record), source)
+        for i, spec in enumerate(entry.get("files", [])):
+            if spec.get("url", "").startswith("http://") and not allow_local_http:
+                raise InputError(source, f"{ds}.files.{i}.url",
+                                 f"plain http URL {spec['url']!r} is refused",
+                                 "use https (http to localhost is for tests, with "
+                                 "fetch.allow_local_http: true)")
     return record
 
 
@@ -241,3 +248,93 @@ def check_ontology_consistency(registry: Mapping[str, dict],
                 problems.append(f"{ds}: {label!r} -> {target.id} has {target.cl}, "
                                 f"vocabulary says {known.ontology_id}")
     return problems
+
+
+# ------------------------------------------------------------------ Snakemake rule support
+
+
+class WorkflowDatasets:
+    """Parse-time helpers for workflow/rules/{fetch,load}.smk (no Snakemake import here).
+
+    Created once per Snakefile parse from the validated config; every method is a dictionary
+    lookup, so input/param/resource functions stay cheap even when each cluster job re-parses.
+    """
+
+    def __init__(self, config: Mapping, schema_path: str | Path,
+                 registry_path: str | Path | None = None) -> None:
+        self.config = config
+        self.registry_path = Path(registry_path or config["registry"])
+        self.registry = load_registry(
+            self.registry_path, schema_path,
+            allow_local_http=bool(config.get("fetch", {}).get("allow_local_http", False)))
+        self.selected = select_datasets(self.registry, config["datasets"])
+        fetch = config.get("fetch", {})
+        self.root = Path(fetch.get("downloads", str(DOWNLOAD_ROOT)))
+        self.lock_file = fetch.get("lock_file", "config/checksums.lock.yaml")
+
+    def entry(self, dataset: str) -> dict:
+        """Registry entry of a dataset (error if the id is unknown or unsafe)."""
+        check_dataset_id(dataset, "wildcards", "dataset")
+        if dataset not in self.registry:
+            raise InputError(str(self.registry_path), dataset, "not in the registry",
+                             "add an entry or fix the requested file name")
+        return self.registry[dataset]
+
+    def manifest(self, dataset: str) -> str:
+        """Path of the fetch manifest written by rule fetch_dataset."""
+        return str(download_dir(dataset, self.root) / "MANIFEST.tsv")
+
+    def loaded(self, dataset: str) -> str:
+        """Path of the harmonized AnnData written by rule load_dataset."""
+        return f"results/loaded/{dataset}.h5ad"
+
+    def fetch_targets(self) -> list[str]:
+        """Manifests of every selected dataset that has files to fetch."""
+        return [self.manifest(ds) for ds in self.selected if needs_fetch(self.registry[ds])]
+
+    def load_targets(self) -> list[str]:
+        """Harmonized AnnData of every selected dataset read by a file loader."""
+        return [self.loaded(ds) for ds in self.selected
+                if self.registry[ds]["loader"] in FILE_LOADERS]
+
+    def load_inputs(self, wildcards) -> dict[str, list[str]]:
+        """Inputs of rule load_dataset: the fetch manifest and/or the user's local files."""
+        entry = self.entry(wildcards.dataset)
+        if entry["loader"] not in FILE_LOADERS:
+            raise InputError(str(self.registry_path), f"{wildcards.dataset}.loader",
+                             f"{entry['loader']!r} datasets are not loaded from files",
+                             "request results/loaded/<id>.h5ad only for file-based datasets")
+        inputs: dict[str, list[str]] = {}
+        if needs_fetch(entry):
+            inputs["manifest"] = [self.manifest(wildcards.dataset)]
+        local = [str(file_location(wildcards.dataset, f)) for f in local_files(entry)
+                 if f.get("load", True)]
+        if local:
+            inputs["local"] = local
+        return inputs
+
+    def entry_param(self, wildcards) -> dict:
+        """The registry entry as a rule param (a changed entry reruns the rule)."""
+        return self.entry(wildcards.dataset)
+
+    def fetch_options(self) -> dict:
+        """Keyword arguments of neurokine.fetch.FetchOptions from config `fetch:`."""
+        keys = ("retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds",
+                "allow_local_http")
+        return {k: v for k, v in self.config.get("fetch", {}).items() if k in keys}
+
+    def annotate_options(self) -> dict:
+        """Keyword arguments of neurokine.annotate.annotate_cells from config `annotation:`."""
+        return dict(self.config.get("annotation", {}))
+
+    def load_mem_mb(self, wildcards, attempt) -> int:
+        """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt."""
+        entry = self.entry(wildcards.dataset)
+        size = 0
+        for spec in entry.get("files", []):
+            path = file_location(wildcards.dataset, spec, self.root)
+            if path.is_file():
+                size += path.stat().st_size
+            elif "size" in spec:
+                size += spec["size"]
+        return int(min(max(2000, 8 * size / 2**20), 20000) * attempt)

@@ -194,3 +194,13 @@ def test_ontology_mismatch_is_reported(registry):
     broken["heming2021"]["cell_types"]["map"]["Treg"] = {"id": "Treg", "cl": "CL:0000001"}
     problems = check_ontology_consistency(broken, vocabulary)
     assert problems and "Treg" in problems[0]
+
+
+def test_local_http_urls_need_the_test_flag(registry, tmp_path):
+    record = {"heming2021": copy.deepcopy(registry["heming2021"])}
+    record["heming2021"]["shared_donors"] = []
+    record["heming2021"]["files"][0]["url"] = "http://127.0.0.1:8123/x.mtx.gz"
+    path = _write(tmp_path, record)
+    with pytest.raises(InputError, match="allow_local_http"):
+        load_registry(path, SCHEMA)
+    assert "heming2021" in load_registry(path, SCHEMA, allow_local_http=True)
