@@ -304,45 +304,60 @@ def _expected(dataset: str, spec: Mapping, lock: Mapping) -> tuple[str | None, s
     return None, "first-use"
 
 
+def _fetch_one(dataset: str, spec: Mapping, lock: Mapping, lock_path, root, options: FetchOptions,
+               log: Callable[[str], None], sleep: Callable[[float], None]) -> dict:
+    """Fetch or verify one file of a dataset; return its manifest row."""
+    dest = download_dir(dataset, root) / spec["name"]
+    expected, origin = _expected(dataset, spec, lock)
+    url = spec.get("url")
+    if dest.exists():
+        log(f"{dest} already present; verifying sha256")
+        digest = sha256sum(dest)
+        if expected is not None and digest != expected:
+            pinned_where = ("pinned in the registry" if origin == "registry"
+                            else f"recorded in {lock_path} on first download")
+            raise ChecksumError(
+                f"{dest}: sha256 {digest} differs from {expected} ({pinned_where}). "
+                "The file is corrupt or the deposit changed: delete the file and fetch "
+                "again; to accept a changed deposit, delete its lock entry deliberately")
+    elif spec.get("manual"):
+        raise FetchError(
+            f"{dataset}: {spec['name']} must be downloaded by hand (no direct URL is known): "
+            f"{manual_instructions(None, dest, spec.get('landing_page'))}")
+    else:
+        check_url(url, options.allow_local_http, source=f"registry {dataset}",
+                  field=f"files[{spec['name']}].url")
+        digest = download(url, dest, expected_sha256=expected, expected_size=spec.get("size"),
+                          options=options, log=log, sleep=sleep)
+    if expected is None:
+        record_checksum(lock_path, dataset, spec["name"], digest, dest.stat().st_size, url)
+        log(f"recorded sha256 of {spec['name']} in {lock_path} (trust on first use)")
+        origin = "recorded"
+    return {"dataset_id": dataset, "name": spec["name"], "sha256": digest,
+            "size": dest.stat().st_size, "checksum_source": origin,
+            "url": url or spec.get("landing_page", "")}
+
+
 def fetch_dataset(dataset: str, entry: Mapping, *, lock_path: str | os.PathLike[str],
                   root: str | os.PathLike[str] = "resources/downloads",
                   options: FetchOptions = FetchOptions(),
                   log: Callable[[str], None] = _log.info,
                   sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
     """Fetch (or verify) every downloadable file of one dataset; return the manifest table."""
-    rows = []
+    rows: list[dict] = []
+    failures: list[FetchError] = []
     lock = read_lock(lock_path)
     for spec in fetched_files(entry):
-        dest = download_dir(dataset, root) / spec["name"]
-        expected, origin = _expected(dataset, spec, lock)
-        url = spec.get("url")
-        if dest.exists():
-            log(f"{dest} already present; verifying sha256")
-            digest = sha256sum(dest)
-            if expected is not None and digest != expected:
-                pinned_where = ("pinned in the registry" if origin == "registry"
-                                else f"recorded in {lock_path} on first download")
-                raise ChecksumError(
-                    f"{dest}: sha256 {digest} differs from {expected} ({pinned_where}). "
-                    "The file is corrupt or the deposit changed: delete the file and fetch "
-                    "again; to accept a changed deposit, delete its lock entry deliberately")
-        elif spec.get("manual"):
-            raise FetchError(
-                f"{dataset}: {spec['name']} must be downloaded by hand (no direct URL is known): "
-                f"{manual_instructions(None, dest, spec.get('landing_page'))}")
-        else:
-            check_url(url, options.allow_local_http, source=f"registry {dataset}",
-                      field=f"files[{spec['name']}].url")
-            digest = download(url, dest, expected_sha256=expected,
-                              expected_size=spec.get("size"), options=options, log=log,
-                              sleep=sleep)
-        if expected is None:
-            record_checksum(lock_path, dataset, spec["name"], digest, dest.stat().st_size, url)
-            log(f"recorded sha256 of {spec['name']} in {lock_path} (trust on first use)")
-            origin = "recorded"
-        rows.append({"dataset_id": dataset, "name": spec["name"], "sha256": digest,
-                     "size": dest.stat().st_size, "checksum_source": origin,
-                     "url": url or spec.get("landing_page", "")})
+        try:
+            rows.append(_fetch_one(dataset, spec, lock, lock_path, root, options, log, sleep))
+        except FetchError as exc:
+            # Keep going: one run then lists every file that needs attention.
+            log(f"FAILED {spec['name']}: {exc}")
+            failures.append(exc)
+    if failures:
+        kind = ChecksumError if any(isinstance(f, ChecksumError) for f in failures) else FetchError
+        raise kind(f"{dataset}: {len(failures)} file(s) could not be fetched or verified:\n"
+                   + "\n".join(f"- {f}" for f in failures))
     return pd.DataFrame(rows, columns=["dataset_id", "name", "sha256", "size",
                                        "checksum_source", "url"])
 

@@ -173,7 +173,7 @@ def select_datasets(registry: Mapping[str, dict], ids: Iterable[object],
             raise InputError(
                 source, f"{field}[{i}]",
                 f"dataset {ds!r} is metadata-only and cannot be analysed: "
-                f"{' '.join(entry['status_note'].split())}",
+                f"{' '.join(entry['status_note'].split()).rstrip('.')}",
                 f"remove {ds!r} from {field}, or add its count files to the registry entry "
                 "and change its loader")
         selected.append(ds)

@@ -253,3 +253,16 @@ def test_lock_file_survives_parallel_writers(tmp_path):
         t.join()
     record = fetch.read_lock(lock)
     assert sum(len(v) for v in record.values()) == 24
+
+
+def test_fetch_dataset_reports_every_failing_file(server, payload, tmp_path):
+    ok = server.serve("/ok.tar", payload)
+    entry = _entry([{"name": "missing1.tar", "role": "archive", "url": server.url("/nope1")},
+                    {"name": "ok.tar", "role": "archive", "url": ok},
+                    {"name": "missing2.tar", "role": "archive", "url": server.url("/nope2")}])
+    with pytest.raises(fetch.FetchError) as info:
+        fetch.fetch_dataset("ds3", entry, lock_path=tmp_path / "lock.yaml", root=tmp_path / "dl",
+                            options=FAST, sleep=lambda s: None)
+    message = str(info.value)
+    assert "2 file(s)" in message and "/nope1" in message and "/nope2" in message
+    assert (tmp_path / "dl" / "ds3" / "ok.tar").read_bytes() == payload  # the good one landed
