@@ -22,7 +22,6 @@ rule fetch_dataset:
         manifest="resources/downloads/{dataset}/MANIFEST.tsv",
     params:
         entry=DATASET_RULES.entry_param,
-        root=str(DATASET_RULES.root),
         lock_file=str(repo_path(DATASET_RULES.lock_file)),
         options=DATASET_RULES.fetch_options(),
     log:
