@@ -168,3 +168,51 @@ def test_undeclared_shared_donors_are_flagged():
     found = harmonize.undeclared_shared_donors({"a": ["D1", "D2", "unknown"],
                                                 "b": ["D2", "unknown"]}, plan)
     assert found.to_dict("records") == [{"donor_id": "D2", "datasets": "a;b"}]
+
+
+def _write_fixture(name: str, root: Path, rng) -> None:
+    """Place a real-layout fixture for registry dataset `name` under root/<name>/."""
+    genes = deposits.gene_table()
+    if name == "absinta2021":
+        deposits.write_absinta(root / name, rng)
+    elif name == "kaufmann2021":
+        deposits.write_kaufmann(root / name, rng)
+    elif name == "schirmer2019":
+        deposits.write_schirmer_zip(root / name / "rawMatrix.zip", rng)
+    elif name == "schafflick2020_h5ad":
+        deposits.schafflick_h5ad(root / name, rng)
+    elif name == "paley2022_ns":
+        libs = [deposits.make_library(rng, s, "x", "x", 20, genes)
+                for s in ("NS001-1_CSF", "NS010_PBMC", "UV181_CSF")]
+        deposits.write_paley_tar_gz(root / name / "paley2022_neurosarcoid.tar.gz", libs)
+    elif name == "kim2023_idd":
+        libs = [deposits.make_library(rng, s, d, t, 20, genes)
+                for s, d, t in [("GSM5827375", "CYG", "CSF"), ("GSM5827377", "JSB", "PBMC")]]
+        deposits.write_geo_raw_tar(root / name / "GSE194078_RAW.tar", libs,
+                                   features_kind="features", name_fmt="{sample}_{donor}_{tissue}_")
+    elif name == "ramesh2020":
+        deposits.write_ramesh_tar(root / name / "GSE133028_RAW.tar", rng)
+
+
+@pytest.mark.parametrize("name", ["absinta2021", "kaufmann2021", "schirmer2019",
+                                  "schafflick2020_h5ad", "paley2022_ns", "kim2023_idd",
+                                  "ramesh2020"])
+def test_every_layout_harmonizes_to_the_contract(registry, vocabulary, tmp_path, name):
+    _write_fixture(name, tmp_path, np.random.default_rng(9))
+    raw = loaders.load_dataset(name, registry[name], tmp_path)
+    adata, report = harmonize.harmonize(raw, name, registry[name], vocabulary)
+    _check_contract(adata)
+    harmonize.validate_harmonized(adata, name)
+    # Every cell is accounted for in the disease and cell-type rows of the report.
+    assert report.loc[report["kind"] == "disease", "n_cells"].sum() == adata.n_obs
+    assert report.loc[report["kind"] == "cell_type", "n_cells"].sum() == adata.n_obs
+    assert not adata.obs["donor_id"].astype(str).isin(["", "nan"]).any()
+    if name == "kim2023_idd":
+        assert set(adata.obs["disease"]) == {"MOGAD_or_NMOSD", "control"}
+    if name == "paley2022_ns":
+        assert set(adata.obs["disease"]) == {"neurosarcoidosis", "control"}
+    if name == "ramesh2020":  # per-donor diagnoses not in the deposit: unknown, and reported
+        assert set(adata.obs["disease"]) == {"unknown"}
+    if name == "kaufmann2021":
+        assert set(adata.obs["disease"]) == {"control", "MS", "MS_natalizumab", "PPMS"}
+        assert set(adata.obs["tissue"]) == {"blood"}
