@@ -324,8 +324,8 @@ class WorkflowDatasets:
         return {k: v for k, v in self.config.get("fetch", {}).items() if k in keys}
 
     def annotate_options(self) -> dict:
-        """Keyword arguments of neurokine.annotate.annotate_cells from config `annotation:`."""
-        return dict(self.config.get("annotation", {}))
+        """Keyword arguments of neurokine.annotate.annotate_cells from config `marker_annotation:`."""
+        return dict(self.config.get("marker_annotation", {}))
 
     def load_mem_mb(self, wildcards, attempt) -> int:
         """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt."""

@@ -38,3 +38,6 @@ rule fetch_all:
     input:
         DATASET_RULES.fetch_targets(),
     localrule: True
+    # Target rule: nothing runs in this env; declared so every rule names its environment.
+    conda:
+        "../../envs/neurokine.yaml"
