@@ -14,7 +14,8 @@ Method (deliberately simple and transparent):
    and are listed in `skipped`.
 4. Call = best-scoring type; confidence = best minus runner-up score (0..1). A cell is
    `unassigned` when its best score is below `min_score` or its margin below `min_margin`.
-Candidate types can be restricted to the tissue compartments present (CSF/blood vs CNS).
+Candidate types can be restricted to the tissue compartments present (CSF/blood vs CNS) or to
+an explicit list; vocabulary subtypes (entries with a `parent`) are only called on request.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from neurokine.registry import UNASSIGNED
 #: that label has higher FCGR3A than LYZ): both monocyte types count as correct for it.
 #: CD34+ progenitors have no vocabulary type and are left out of the comparison.
 PBMC68K_TRUTH: dict[str, tuple[str, ...]] = {
-    "CD14+ Monocyte": ("mono_classical", "mono_nonclassical"),
+    "CD14+ Monocyte": ("mono_classical", "mono_intermediate", "mono_nonclassical"),
     "CD19+ B": ("B_naive", "B_memory"),
     "CD4+/CD25 T Reg": ("Treg",),
     "CD4+/CD45RA+/CD25- Naive T": ("CD4_T_naive",),
@@ -67,14 +68,22 @@ def _marker_expression(adata: ad.AnnData, genes: list[str], log_normalized: bool
 def marker_scores(adata: ad.AnnData, vocabulary: Mapping[str, object], *,
                   log_normalized: bool = False, target_sum: float = 1e4, layer: str | None = None,
                   min_markers: int = 2, compartments: Iterable[str] | None = None,
-                  quantile: float = 0.9, specificity_penalty: float = 0.5
+                  quantile: float = 0.9, specificity_penalty: float = 0.5,
+                  include_subtypes: bool = False, candidates: Iterable[str] | None = None
                   ) -> tuple[pd.DataFrame, list[str]]:
     """Score every eligible vocabulary type per cell; return scores and skipped type ids."""
     allowed = set(compartments) if compartments is not None else None
+    wanted = set(candidates) if candidates is not None else None
     present = set(adata.var_names)
     types, skipped = [], []
     for ct in vocabulary.values():
         if allowed is not None and not allowed & set(ct.compartments):
+            continue
+        if wanted is not None and ct.id not in wanted:
+            continue
+        # Subtypes (Th17 under CD4_T_memory, neuron subclasses) refine a parent: calling them
+        # from a handful of markers is not reliable, so by default the parent level is called.
+        if not include_subtypes and getattr(ct, "parent", None):
             continue
         positives = [g for g in ct.markers if g in present]
         if len(positives) < min_markers:
@@ -177,13 +186,21 @@ def evaluate_annotation(predicted: pd.Series, truth: pd.Series,
     return result
 
 
-def pbmc68k_accuracy(vocabulary: Mapping[str, object], **options) -> dict:
-    """Annotate scanpy's bundled pbmc68k_reduced (.raw is log-normalized) vs its bulk_labels."""
+def pbmc68k_accuracy(vocabulary: Mapping[str, object], closed_world: bool = True,
+                     **options) -> dict:
+    """Annotate scanpy's bundled pbmc68k_reduced (.raw is log-normalized) vs its bulk_labels.
+
+    closed_world=True offers only the vocabulary types that some bulk label maps to (accuracy
+    "on the shared types"); False offers every blood type of the vocabulary.
+    """
     import scanpy as sc  # bundled data set: no download
 
     pbmc = sc.datasets.pbmc68k_reduced()
     data = ad.AnnData(X=sp.csr_matrix(pbmc.raw.X), obs=pbmc.obs[["bulk_labels"]].copy(),
                       var=pd.DataFrame(index=pbmc.raw.var_names))
+    if closed_world:
+        options.setdefault("candidates", {t for ids in PBMC68K_TRUTH.values() for t in ids})
+    options.setdefault("compartments", ["blood"])
     calls = annotate_cells(data, vocabulary, log_normalized=True, **options)
     result = evaluate_annotation(calls["cell_type"], data.obs["bulk_labels"], PBMC68K_TRUTH,
                                  vocabulary)
@@ -192,8 +209,14 @@ def pbmc68k_accuracy(vocabulary: Mapping[str, object], **options) -> dict:
 
 
 def demo_accuracy(adata: ad.AnnData, vocabulary: Mapping[str, object],
-                  truth_column: str = "cell_type", **options) -> dict:
-    """Annotate a count AnnData with known labels (e.g. the demo cohort) and score the calls."""
+                  truth_column: str = "cell_type", closed_world: bool = False,
+                  **options) -> dict:
+    """Annotate a count AnnData with known labels (e.g. the demo cohort) and score the calls.
+
+    closed_world=True offers only the types present among the true labels.
+    """
+    if closed_world:
+        options.setdefault("candidates", set(adata.obs[truth_column].astype(str)))
     calls = annotate_cells(adata, vocabulary, **options)
     result = evaluate_annotation(calls["cell_type"], adata.obs[truth_column], None, vocabulary)
     result["calls"] = calls

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures import deposits
 from fixtures.http_server import FaultyServer
+
 from neurokine import fetch
 from neurokine.errors import InputError
 

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures import deposits
+
 from neurokine import harmonize, loaders
 from neurokine.celltypes import load_cell_types
 from neurokine.errors import InputError

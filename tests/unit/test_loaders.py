@@ -16,6 +16,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fixtures import deposits
+
 from neurokine import loaders
 from neurokine.errors import InputError
 from neurokine.registry import load_registry
