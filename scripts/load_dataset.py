@@ -1,0 +1,30 @@
+"""Rule load_dataset: registry loader -> harmonized AnnData + label report."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
+
+from neurokine.celltypes import load_cell_types  # noqa: E402
+from neurokine.harmonize import harmonize  # noqa: E402
+from neurokine.io import write_h5ad, write_tsv  # noqa: E402
+from neurokine.loaders import load_dataset  # noqa: E402
+
+dataset = snakemake.wildcards.dataset
+entry = snakemake.params.entry
+vocabulary = load_cell_types(snakemake.params.cell_types, snakemake.params.cell_types_schema)
+raw = load_dataset(dataset, entry, snakemake.params.root)
+print(f"{dataset}: loaded {raw.n_obs} cells x {raw.n_vars} features; "
+      f"notes {raw.uns.get('neurokine_load', {})}", file=sys.stderr)
+adata, report = harmonize(raw, dataset, entry, vocabulary,
+                          annotate_options=snakemake.params.annotation)
+for kind, status in (("cell_type", "unmapped_label"), ("disease", "unknown_label"),
+                     ("tissue", "unknown_label")):
+    rows = report[(report["kind"] == kind) & (report["status"] == status)]
+    if len(rows):
+        print(f"WARNING {dataset}: {int(rows['n_cells'].sum())} cells with {status} {kind}: "
+              f"{sorted(rows['author_label'])} (see {snakemake.output.labels})", file=sys.stderr)
+print(f"{dataset}: {adata.n_obs} cells x {adata.n_vars} genes, "
+      f"{adata.obs['donor_id'].nunique()} donors; disease counts "
+      f"{adata.obs['disease'].value_counts().to_dict()}", file=sys.stderr)
+write_tsv(report, snakemake.output.labels, sort_by=["kind", "author_label", "mapped_to", "status"])
+write_h5ad(adata, snakemake.output.h5ad)

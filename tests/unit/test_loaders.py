@@ -1,0 +1,293 @@
+"""Every loader on generated fixtures in the deposits' real layouts, read via the real registry."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fixtures import deposits
+
+from neurokine import loaders
+from neurokine.errors import InputError
+from neurokine.registry import load_registry
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(REPO / "config/datasets.yaml",
+                         REPO / "workflow/schemas/datasets.schema.yaml")
+
+
+@pytest.fixture()
+def rng():
+    return np.random.default_rng(7)
+
+
+def _dense(adata):
+    return np.asarray(adata.X.todense())
+
+
+def test_mex_per_sample_geo_raw_tar(registry, rng, tmp_path):
+    libs = deposits.schafflick_like_libraries(rng)
+    deposits.write_geo_raw_tar(tmp_path / "schafflick2020" / "GSE138266_RAW.tar", libs)
+    adata = loaders.load_dataset("schafflick2020", registry["schafflick2020"], tmp_path)
+    assert adata.n_obs == sum(len(lib.barcodes) for lib in libs)
+    assert adata.X.dtype == np.int32 and sp.isspmatrix_csr(adata.X)
+    for lib in libs:
+        cells = adata.obs_names.str.startswith(f"{lib.sample}:")
+        assert set(adata.obs.loc[cells, "donor"]) == {lib.donor}
+        assert set(adata.obs.loc[cells, "tissue"]) == {lib.tissue}
+        order = [f"{lib.sample}:{b}" for b in lib.barcodes]
+        np.testing.assert_array_equal(_dense(adata[order]), lib.counts.toarray())
+    assert "gene_symbols" in adata.var and adata.var.index[0].startswith("ENSG")
+
+
+def test_mex_per_sample_kim_features_tsv(registry, rng, tmp_path):
+    genes = deposits.gene_table()
+    libs = [deposits.make_library(rng, s, d, t, 20, genes)
+            for s, d, t in [("GSM5827375", "CYG", "CSF"), ("GSM5827376", "CYG", "PBMC"),
+                            ("GSM5827377", "JSB", "CSF")]]
+    deposits.write_geo_raw_tar(tmp_path / "kim2023_idd" / "GSE194078_RAW.tar", libs,
+                               features_kind="features", name_fmt="{sample}_{donor}_{tissue}_")
+    adata = loaders.load_dataset("kim2023_idd", registry["kim2023_idd"], tmp_path)
+    assert sorted(adata.obs["donor"].unique()) == ["CYG", "JSB"]
+    assert set(adata.obs["tissue"]) == {"CSF", "PBMC"}
+    assert set(adata.var["feature_types"]) == {"Gene Expression"}
+
+
+def test_mex_per_sample_unmatched_library_is_named(registry, rng, tmp_path):
+    genes = deposits.gene_table()
+    libs = [deposits.make_library(rng, "GSM1", "odd-name", "CSF", 5, genes)]
+    deposits.write_geo_raw_tar(tmp_path / "schafflick2020" / "GSE138266_RAW.tar", libs)
+    with pytest.raises(InputError, match="odd-name"):
+        loaders.load_dataset("schafflick2020", registry["schafflick2020"], tmp_path)
+
+
+def test_mex_per_sample_paley_folders_in_tar_gz(registry, rng, tmp_path):
+    genes = deposits.gene_table()
+    libs = [deposits.make_library(rng, s, "x", "x", 15, genes)
+            for s in ("NS001-1_CSF", "NS001-2_CSF", "NS010_PBMC", "UV181_CSF")]
+    deposits.write_paley_tar_gz(tmp_path / "paley2022_ns" / "paley2022_neurosarcoid.tar.gz", libs)
+    adata = loaders.load_dataset("paley2022_ns", registry["paley2022_ns"], tmp_path)
+    per_sample = adata.obs.groupby("sample", observed=True)["donor"].first().to_dict()
+    assert per_sample == {"NS001-1_CSF": "NS001", "NS001-2_CSF": "NS001",
+                          "NS010_PBMC": "NS010", "UV181_CSF": "UV181"}
+    assert adata.n_obs == 60  # the TCR tables in the same tar are not mistaken for libraries
+
+
+def test_mex_merged_heming_annotation_csvs(registry, rng, tmp_path):
+    truth = deposits.write_heming(tmp_path / "heming2021", rng)
+    adata = loaders.load_dataset("heming2021", registry["heming2021"], tmp_path)
+    assert adata.n_obs == len(truth["barcodes"]) - 5
+    assert adata.uns["neurokine_load"]["cells_without_annotation_dropped"] == 5
+    got = adata.obs.loc[truth["barcodes"][:3]]
+    assert list(got["donor"]) == truth["donors"][:3]
+    assert list(got["disease"]) == truth["dx"][:3]
+    assert list(got["cell_type"]) == truth["labels"][:3]
+
+
+def test_mex_merged_kaufmann_tar_gz_symbols_only(registry, rng, tmp_path):
+    truth = deposits.write_kaufmann(tmp_path / "kaufmann2021", rng)
+    adata = loaders.load_dataset("kaufmann2021", registry["kaufmann2021"], tmp_path)
+    assert adata.n_obs == len(truth["barcodes"])
+    assert list(adata.obs.loc[truth["barcodes"][:4], "disease"]) == truth["group"][:4]
+    assert "CD3E" in adata.var_names  # one-column genes.tsv: the symbol is the id
+
+
+def test_mex_merged_schirmer_zip_with_member_annotation(registry, rng, tmp_path):
+    truth = deposits.write_schirmer_zip(tmp_path / "schirmer2019" / "rawMatrix.zip", rng)
+    adata = loaders.load_dataset("schirmer2019", registry["schirmer2019"], tmp_path)
+    assert adata.n_obs == len(truth["barcodes"])
+    meta = truth["meta"].set_index("cell")
+    assert (adata.obs["donor"] == meta.loc[adata.obs_names, "individual"]).all()
+    assert (adata.obs["cell_type"] == meta.loc[adata.obs_names, "cell_type"]).all()
+
+
+def test_dense_absinta_streamed_in_chunks(registry, rng, tmp_path):
+    truth = deposits.write_absinta(tmp_path / "absinta2021", rng)
+    entry = copy.deepcopy(registry["absinta2021"])
+    entry["layout"]["chunk_rows"] = 7  # many chunks, last one partial
+    adata = loaders.load_dataset("absinta2021", entry, tmp_path)
+    assert list(adata.obs_names) == truth["barcodes"]
+    assert list(adata.var_names) == truth["genes"]
+    np.testing.assert_array_equal(_dense(adata), truth["counts"].toarray())
+    expected = [f"{d}_{p}" for d, p in zip(truth["donor"], truth["pathology"], strict=True)]
+    assert list(adata.obs["sample"]) == expected
+
+
+def test_dense_jakel_tab_separated(registry, rng, tmp_path):
+    genes = deposits.gene_table().drop_duplicates("symbol")
+    counts = deposits.simulate_counts(rng, ["NK"] * 12, genes)
+    barcodes = [f"co{i}:AAAC/{i}" for i in range(12)]  # real barcodes carry ':' and '/'
+    ds = tmp_path / "jakel2019"
+    ds.mkdir()
+    (ds / "GSE118257_MSCtr_snRNA_ExpressionMatrix_R.txt.gz").write_bytes(gzip.compress(
+        deposits.dense_bytes(counts, list(genes["symbol"]), barcodes, "\t", False)))
+    ann = pd.DataFrame({"Detected": barcodes, "Sample": ["CO1"] * 6 + ["MS1"] * 6,
+                        "Condition": ["Ctrl"] * 6 + ["MS"] * 6, "Celltypes": ["Oligo3"] * 12})
+    (ds / "GSE118257_MSCtr_snRNA_FinalAnnotationTable.txt.gz").write_bytes(
+        gzip.compress(ann.to_csv(sep="\t", index=False).encode()))
+    adata = loaders.load_dataset("jakel2019", registry["jakel2019"], tmp_path)
+    assert list(adata.obs["disease"]) == list(ann["Condition"])
+    np.testing.assert_array_equal(_dense(adata), counts.toarray())
+
+
+def test_dense_per_sample_ramesh_archive(registry, rng, tmp_path):
+    libs = deposits.write_ramesh_tar(tmp_path / "ramesh2020" / "GSE133028_RAW.tar", rng)
+    adata = loaders.load_dataset("ramesh2020", registry["ramesh2020"], tmp_path)
+    assert adata.n_obs == sum(len(lib.barcodes) for lib in libs)
+    assert set(adata.obs["tissue"]) == {"CSF", "PB"}
+    assert set(adata.obs["donor"]) == {"1", "2"}
+
+
+def test_dense_refuses_normalized_values(rng, tmp_path):
+    path = tmp_path / "norm.csv.gz"
+    path.write_bytes(gzip.compress(b",c1,c2\nCD3E,0.5,1.25\nLYZ,0,2\n"))
+    with pytest.raises(InputError) as info:
+        loaders.read_dense(path, ",")
+    assert str(path) in str(info.value) and "normalized" in str(info.value)
+
+
+def test_mex_refuses_normalized_values(tmp_path):
+    genes = deposits.gene_table().head(3)
+    files = deposits.mex_bytes(sp.csr_matrix(np.array([[0.5, 1.0, 0.0]])), ["AAAC-1"], genes)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(InputError, match="raw counts"):
+        loaders.read_mex(tmp_path / "matrix.mtx.gz", tmp_path / "features.tsv.gz",
+                         tmp_path / "barcodes.tsv.gz", "fixture")
+
+
+def test_h5ad_schafflick_arrays_assign_donors(registry, rng, tmp_path):
+    truth = deposits.schafflick_h5ad(tmp_path / "schafflick2020_h5ad", rng)
+    adata = loaders.load_dataset("schafflick2020_h5ad", registry["schafflick2020_h5ad"], tmp_path)
+    libraries = registry["schafflick2020_h5ad"]["layout"]["per_cell_arrays"]["libraries"]
+    expected = [libraries[str(b)]["donor"] for b in truth["batch"]]
+    assert list(adata.obs["donor"]) == expected
+    assert set(adata.obs["tissue"]) == {"CSF", "blood"}
+    assert adata.uns["neurokine_load"]["check_celllabels.npy"] == "matches"
+
+
+def test_h5ad_schafflick_refuses_arrays_in_another_order(registry, rng, tmp_path):
+    truth = deposits.schafflick_h5ad(tmp_path / "schafflick2020_h5ad", rng)
+    shuffled = truth["labels"].copy()
+    shuffled[[0, 1]] = shuffled[[1, 0]] if shuffled[0] != shuffled[1] else ["x", "y"]
+    np.save(tmp_path / "schafflick2020_h5ad" / "celllabels.npy", shuffled)
+    with pytest.raises(InputError, match="not in the h5ad's row order"):
+        loaders.load_dataset("schafflick2020_h5ad", registry["schafflick2020_h5ad"], tmp_path)
+
+
+def test_h5ad_refuses_pickled_arrays(registry, rng, tmp_path):
+    deposits.schafflick_h5ad(tmp_path / "schafflick2020_h5ad", rng)
+    np.save(tmp_path / "schafflick2020_h5ad" / "batchid.npy",
+            np.array([object()] * 72, dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="pickled"):
+        loaders.load_dataset("schafflick2020_h5ad", registry["schafflick2020_h5ad"], tmp_path)
+
+
+def _user_h5ad_entry(path: Path, **layout) -> dict:
+    return {"title": "user", "loader": "h5ad", "tissue": ["CSF"], "citation": "u",
+            "licence": "internal", "files": [{"name": "c.h5ad", "role": "h5ad", "path": str(path)}],
+            "layout": {"counts": "auto", **layout},
+            "metadata": {"columns": {"donor": "donor_id", "disease": "disease",
+                                     "cell_type": "author_label"}},
+            "disease_map": {"normal": "control", "multiple sclerosis": "MS"}}
+
+
+def test_h5ad_cellxgene_counts_in_raw(rng, tmp_path):
+    truth = deposits.cellxgene_h5ad(tmp_path / "cxg.h5ad", rng)
+    adata = loaders.load_dataset("user_cxg", _user_h5ad_entry(tmp_path / "cxg.h5ad"), tmp_path)
+    np.testing.assert_array_equal(_dense(adata), truth["counts"].toarray())
+    assert adata.var["gene_symbols"].iloc[0] != adata.var_names[0]  # Ensembl index, symbols kept
+    assert set(adata.obs["donor"]) == {"donor0", "donor1", "donor2", "donor3"}
+
+
+def test_h5ad_counts_in_x(rng, tmp_path):
+    truth = deposits.cellxgene_h5ad(tmp_path / "x.h5ad", rng, counts_in_raw=False)
+    adata = loaders.load_dataset("user_x", _user_h5ad_entry(tmp_path / "x.h5ad"), tmp_path)
+    np.testing.assert_array_equal(_dense(adata), truth["counts"].toarray())
+
+
+def test_h5ad_normalized_only_is_refused_naming_file(rng, tmp_path):
+    deposits.cellxgene_h5ad(tmp_path / "n.h5ad", rng)
+    full = ad.read_h5ad(tmp_path / "n.h5ad")
+    del full.raw
+    full.write_h5ad(tmp_path / "n.h5ad")
+    with pytest.raises(InputError) as info:
+        loaders.load_dataset("user_n", _user_h5ad_entry(tmp_path / "n.h5ad"), tmp_path)
+    assert str(tmp_path / "n.h5ad") in str(info.value) and "normalized" in str(info.value)
+    with pytest.raises(InputError, match="non-integer"):
+        loaders.load_dataset("user_n", _user_h5ad_entry(tmp_path / "n.h5ad", counts="X"),
+                             tmp_path)
+
+
+def test_user_mex_directory_without_download(rng, tmp_path):
+    genes = deposits.gene_table()
+    user = tmp_path / "my_cellranger_runs"
+    for name in ("patientA_csf", "patientB_csf"):
+        lib = deposits.make_library(rng, name, name, "CSF", 10, genes)
+        (user / name / "outs").mkdir(parents=True)
+        for fname, data in deposits.mex_bytes(lib.counts, lib.barcodes, genes).items():
+            (user / name / "outs" / fname).write_bytes(data)
+    entry = {"title": "mine", "loader": "mex_per_sample", "tissue": ["CSF"], "citation": "u",
+             "licence": "internal",
+             "files": [{"name": "runs", "role": "archive", "path": str(user)}],
+             "layout": {"sample_regex": r"^(?P<sample>(?P<donor>patient[A-Z])_(?P<tissue>csf))/"},
+             "disease_map": {"x": "MS"}}
+    adata = loaders.load_dataset("mine", entry, tmp_path / "unused")
+    assert sorted(adata.obs["donor"].unique()) == ["patientA", "patientB"]
+    assert adata.n_obs == 20
+
+
+def test_tenx_h5(rng, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    genes = deposits.gene_table().drop_duplicates("symbol")
+    lib = deposits.make_library(rng, "s", "d", "CSF", 9, genes)
+    csc = lib.counts.T.tocsc()  # 10x h5 stores features x barcodes in CSC
+    with h5py.File(tmp_path / "filtered.h5", "w") as f:
+        m = f.create_group("matrix")
+        m["barcodes"] = np.array(lib.barcodes, dtype="S")
+        m["data"], m["indices"], m["indptr"] = csc.data, csc.indices, csc.indptr
+        m["shape"] = np.array(csc.shape)
+        feat = m.create_group("features")
+        feat["id"] = genes["gene_id"].to_numpy().astype("S")
+        feat["name"] = genes["symbol"].to_numpy().astype("S")
+        feat["feature_type"] = np.array([b"Gene Expression"] * len(genes))
+        feat["genome"] = np.array([b"GRCh38"] * len(genes))
+        feat["_all_tag_keys"] = np.array([b"genome"])
+    entry = {"title": "h5", "loader": "tenx_h5", "tissue": ["CSF"], "citation": "u",
+             "licence": "l", "files": [{"name": "f.h5", "role": "h5",
+                                         "path": str(tmp_path / "filtered.h5")}],
+             "metadata": {"constants": {"donor": "d", "disease": "MS"}}}
+    adata = loaders.load_dataset("h5", entry, tmp_path)
+    np.testing.assert_array_equal(_dense(adata), lib.counts.toarray())
+
+
+def test_metadata_only_cannot_be_loaded(registry, tmp_path):
+    with pytest.raises(InputError, match="metadata-only"):
+        loaders.load_dataset("lu2025_icans", registry["lu2025_icans"], tmp_path)
+
+
+def test_missing_download_says_how_to_fix(registry, tmp_path):
+    with pytest.raises(InputError, match="fetch step"):
+        loaders.load_dataset("heming2021", registry["heming2021"], tmp_path)
+
+
+def test_truncated_archive_is_reported(registry, tmp_path):
+    target = tmp_path / "schafflick2020" / "GSE138266_RAW.tar"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not a tar at all")
+    with pytest.raises(InputError, match="truncated"):
+        loaders.load_dataset("schafflick2020", registry["schafflick2020"], tmp_path)

@@ -1,0 +1,43 @@
+# Download the files of public deposits listed in the dataset registry (config/datasets.yaml)
+# into resources/downloads/<dataset>/: HTTPS only, retried with backoff, resumed, renamed into
+# place only when complete, sha256-checked against the registry or the checksum lock file.
+# Needs common.smk (REPO, repo_path) included first.
+from neurokine.registry import WorkflowDatasets  # noqa: E402
+
+DATASET_RULES = WorkflowDatasets(
+    config,
+    REPO / "workflow/schemas/datasets.schema.yaml",
+    registry_path=repo_path(config["registry"]),
+)
+
+
+wildcard_constraints:
+    dataset="[A-Za-z][A-Za-z0-9_]*",
+
+
+# One job per dataset file set. Local: compute nodes often have no internet, and downloads
+# are network-bound, not CPU-bound.
+rule fetch_dataset:
+    output:
+        manifest="resources/downloads/{dataset}/MANIFEST.tsv",
+    params:
+        entry=DATASET_RULES.entry_param,
+        lock_file=str(repo_path(DATASET_RULES.lock_file)),
+        options=DATASET_RULES.fetch_options(),
+    log:
+        "logs/fetch_dataset/{dataset}.log",
+    localrule: True
+    conda:
+        "../../envs/neurokine.yaml"
+    script:
+        "../../scripts/fetch_files.py"
+
+
+# Fetch every selected public dataset (e.g. on a login node before a cluster run).
+rule fetch_all:
+    input:
+        DATASET_RULES.fetch_targets(),
+    localrule: True
+    # Target rule: nothing runs in this env; declared so every rule names its environment.
+    conda:
+        "../../envs/neurokine.yaml"
