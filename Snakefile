@@ -12,15 +12,17 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-##### helpers and config validation (fails before any job runs) #####
+##### helpers, then config + registry validation (fails before any job runs) #####
 include: "workflow/rules/common.smk"
 
 
-check_config(config)
+DATASET_RULES = checked_datasets(config)
 
 
 ##### stages #####
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/load.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"

@@ -10,9 +10,10 @@ from neurokine.io import read_tsv, write_tsv  # noqa: E402
 params = snakemake.params.compare
 donor_scores = read_tsv(snakemake.input.donor_scores)
 coverage = read_tsv(snakemake.input.coverage)
-contrasts = compare.contrasts_from_config(params["contrasts"])
-compare.check_contrast_groups(contrasts, set(donor_scores["disease"].astype(str)),
-                              source=snakemake.input.donor_scores)
+contrasts, notes = compare.applicable_contrasts(compare.contrasts_from_config(params["contrasts"]),
+                                                set(donor_scores["disease"].astype(str)))
+for note in notes:
+    log.info("contrast skipped for this dataset: %s", note)
 results = compare.compare_groups(
     donor_scores, coverage, contrasts, covariates=params["covariates"],
     min_cells=params["min_cells_per_donor"], min_donors=params["min_donors_per_arm"],

@@ -46,15 +46,36 @@ def contrasts_from_config(entries: Sequence[Mapping[str, str]]) -> list[Contrast
     return contrasts
 
 
-def check_contrast_groups(contrasts: Sequence[Contrast], diseases: set[str], source: str) -> None:
-    """Fail when a contrast names a group that is absent from the data."""
+def check_contrast_groups(contrasts: Sequence[Contrast], groups: set[str], source: str) -> None:
+    """Fail when a contrast names a group that none of the selected datasets has."""
     for i, contrast in enumerate(contrasts):
         for role in ("case", "reference"):
             group = getattr(contrast, role)
-            if group not in diseases:
+            if group not in groups:
                 raise ConfigError(source, f"compare.contrasts[{i}].{role}",
-                                  f"group {group!r} has no cells in this dataset",
-                                  f"use one of: {', '.join(sorted(diseases))}")
+                                  f"group {group!r} is in none of the selected datasets",
+                                  f"use one of: {', '.join(sorted(groups))}")
+
+
+def applicable_contrasts(
+    contrasts: Sequence[Contrast], diseases: set[str]
+) -> tuple[list[Contrast], list[str]]:
+    """Split contrasts into those whose two groups exist in a dataset and notes on the rest."""
+    usable, notes = [], []
+    for contrast in contrasts:
+        missing = [g for g in (contrast.case, contrast.reference) if g not in diseases]
+        if missing:
+            notes.append(f"{contrast.name}: no donors of {', '.join(missing)} in this dataset")
+        else:
+            usable.append(contrast)
+    return usable, notes
+
+
+def dataset_groups(entry: Mapping, simulation: Mapping | None) -> set[str]:
+    """Canonical disease groups a registry entry can contain (simulation groups for the demo)."""
+    if entry.get("loader") == "simulated":
+        return set(simulation["groups"]) if simulation else set()
+    return set(entry.get("disease_map", {}).values())
 
 
 def donor_level(frame: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:

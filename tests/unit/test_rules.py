@@ -28,7 +28,7 @@ NEEDS_ENV = pytest.mark.skipif(
            "every finished job even without --sdm conda")
 
 SNAKEFILE = textwrap.dedent(f"""
-    # Minimal stand-in for the lead's Snakefile + common.smk: the names fetch/load.smk rely on.
+    # Minimal stand-in for the Snakefile + common.smk: the names fetch/load.smk rely on.
     import sys
     from pathlib import Path
     REPO = Path({str(REPO)!r})
@@ -42,6 +42,10 @@ SNAKEFILE = textwrap.dedent(f"""
                "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml")}}
 
     configfile: "config.yaml"
+
+    from neurokine.registry import WorkflowDatasets
+    DATASET_RULES = WorkflowDatasets(config, REPO / "workflow/schemas/datasets.schema.yaml",
+                                     registry_path=repo_path(config["registry"]))
 
     include: str(REPO / "workflow/rules/fetch.smk")
     include: str(REPO / "workflow/rules/load.smk")

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
     [
         ("seed=-5", ["seed:", "minimum 0"]),
         ("colour=red", ["colour: unknown key", "allowed keys:"]),
-        ("datasets=['no_such_dataset']", ["unknown dataset ids", "demo_synthetic"]),
+        ("datasets=['no_such_dataset']", ["datasets[0]", "is not in the registry", "demo_synthetic"]),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, override, expected):

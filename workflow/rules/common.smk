@@ -1,4 +1,4 @@
-# Shared helpers: paths, the dataset registry, resource requests. Parse-time work stays light
+# Shared helpers: paths, config and registry checks, resource requests. Parse-time work stays light
 # (every cluster job re-parses the Snakefile), so nothing here reads data files.
 import sys
 from pathlib import Path
@@ -6,9 +6,10 @@ from pathlib import Path
 REPO = Path(workflow.basedir)
 sys.path.insert(0, str(REPO / "scripts"))
 
+from neurokine.compare import check_contrast_groups, contrasts_from_config, dataset_groups  # noqa: E402
 from neurokine.config import validate_config  # noqa: E402
 from neurokine.errors import ConfigError  # noqa: E402
-from neurokine.io import read_yaml  # noqa: E402
+from neurokine.registry import WorkflowDatasets  # noqa: E402
 
 
 def repo_path(path):
@@ -17,20 +18,23 @@ def repo_path(path):
     return path if path.is_absolute() else REPO / path
 
 
-def check_config(config):
-    """Schema-check the config and the registry ids it selects, before any job runs."""
+def checked_datasets(config):
+    """Schema-check the config, then the registry and the datasets and contrasts it selects."""
     validate_config(config, REPO / "workflow/schemas/config.schema.yaml",
                     source="config (config/config.yaml and any --configfile/--config)")
-    unknown = [d for d in config["datasets"] if d not in REGISTRY]
-    if unknown:
-        raise ConfigError(config["registry"], "datasets", f"unknown dataset ids {unknown}",
-                          f"use ids defined in {config['registry']}: {', '.join(sorted(REGISTRY))}")
-    if any(is_synthetic(d) for d in config["datasets"]) and "simulation" not in config:
+    datasets = WorkflowDatasets(config, REPO / "workflow/schemas/datasets.schema.yaml",
+                                registry_path=repo_path(config["registry"]))
+    registry = datasets.registry
+    if any(registry[d]["loader"] == "simulated" for d in datasets.selected) and "simulation" not in config:
         raise ConfigError("config", "simulation", "a simulated dataset is selected but the "
                           "'simulation' block is missing", "add the block from config/config.yaml")
+    groups = set().union(*(dataset_groups(registry[d], config.get("simulation"))
+                           for d in datasets.selected))
+    check_contrast_groups(contrasts_from_config(config["compare"]["contrasts"]), groups,
+                          source="config (compare.contrasts)")
+    return datasets
 
 
-REGISTRY = read_yaml(repo_path(config["registry"]))
 DATASETS = list(config["datasets"])
 AXES_DIR = repo_path(config["resources"]["signatures"])
 AXIS_FILES = sorted(str(p) for p in AXES_DIR.glob("*.yaml"))
@@ -40,15 +44,16 @@ CURATED = {
     "cell_types": str(repo_path(config["resources"]["cell_types"])),
     "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml"),
 }
-SCRIPTS = REPO / "scripts"
 
 
 def is_synthetic(dataset):
     """True for registry entries produced by the simulator rather than a loader."""
-    return REGISTRY[dataset].get("loader") == "simulated"
+    return DATASET_RULES.registry[dataset]["loader"] == "simulated"
 
 
-SYNTHETIC_DATASETS = [d for d in REGISTRY if is_synthetic(d)]
+def synthetic_datasets():
+    """Registry ids the simulator produces (constrains the simulate rule's wildcard)."""
+    return [d for d in DATASET_RULES.registry if is_synthetic(d)]
 
 
 def raw_counts(wildcards):

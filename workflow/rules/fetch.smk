@@ -1,16 +1,7 @@
 # Download the files of public deposits listed in the dataset registry (config/datasets.yaml)
 # into resources/downloads/<dataset>/: HTTPS only, retried with backoff, resumed, renamed into
 # place only when complete, sha256-checked against the registry or the checksum lock file.
-# Needs common.smk (REPO, repo_path) included first.
-from neurokine.registry import WorkflowDatasets  # noqa: E402
-
-DATASET_RULES = WorkflowDatasets(
-    config,
-    REPO / "workflow/schemas/datasets.schema.yaml",
-    registry_path=repo_path(config["registry"]),
-)
-
-
+# Needs common.smk (repo_path) and the Snakefile's DATASET_RULES (the checked registry).
 wildcard_constraints:
     dataset="[A-Za-z][A-Za-z0-9_]*",
 

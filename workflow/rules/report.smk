@@ -18,7 +18,7 @@ rule render_report:
     params:
         datasets=DATASETS,
         synthetic_datasets=[d for d in DATASETS if is_synthetic(d)],
-        registry={d: REGISTRY[d] for d in DATASETS},
+        registry={d: DATASET_RULES.registry[d] for d in DATASETS},
         title=config["report"]["title"],
         alpha=config["compare"]["fdr_alpha"],
     conda:

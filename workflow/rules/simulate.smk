@@ -8,7 +8,7 @@ rule simulate_demo_cohort:
         simulation=config.get("simulation"),
         seed=config["seed"],
     wildcard_constraints:
-        dataset="|".join(SYNTHETIC_DATASETS),
+        dataset="|".join(synthetic_datasets()),
     conda:
         "../../envs/neurokine.yaml"
     log:
