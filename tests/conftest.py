@@ -26,6 +26,14 @@ def vocabulary():
 
 
 @pytest.fixture(scope="session")
+def registry():
+    """The validated dataset registry."""
+    from neurokine.registry import load_registry
+
+    return load_registry(REPO / "config/datasets.yaml", REPO / "workflow/schemas/datasets.schema.yaml")
+
+
+@pytest.fixture(scope="session")
 def axes(vocabulary):
     """The validated curated cytokine axes."""
     from neurokine.signatures import load_axes

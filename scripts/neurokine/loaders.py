@@ -388,6 +388,15 @@ def _library_table(groups: Mapping[str, object], layout: Mapping, source: str,
     return matched
 
 
+def _tag_library(lib: ad.AnnData, info: Mapping[str, str]) -> ad.AnnData:
+    """Prefix barcodes with the library's sample and copy its sample/donor/tissue into obs."""
+    lib.obs_names = [f"{info['sample']}:{b}" for b in lib.obs_names]
+    for field in ("sample", "donor", "tissue"):
+        if field in info:
+            lib.obs[field] = info[field]
+    return lib
+
+
 def _concat(parts: list[ad.AnnData]) -> ad.AnnData:
     """Concatenate libraries; genes missing from a library count as zero."""
     if len(parts) == 1:
@@ -423,11 +432,7 @@ def load_mex_per_sample(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
                 local = archive.extract(sorted(members.values()))
                 lib = read_mex(local[members["matrix"]], local[members["features"]],
                                local[members["barcodes"]], f"{path}:{members['matrix']}")
-                lib.obs_names = [f"{info['sample']}:{b}" for b in lib.obs_names]
-                for field in ("sample", "donor", "tissue"):
-                    if field in info:
-                        lib.obs[field] = info[field]
-                parts.append(lib)
+                parts.append(_tag_library(lib, info))
     adata = _concat(parts)
     adata.uns["neurokine_load"] = notes
     return adata
@@ -533,11 +538,7 @@ def load_dense_matrix(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
                     local = archive.extract([member])[member]
                     lib = read_dense(local, _sep_for(layout, Path(member)), chunk, transpose,
                                      f"{archive.path}:{member}")
-                    lib.obs_names = [f"{info['sample']}:{b}" for b in lib.obs_names]
-                    for field in ("sample", "donor", "tissue"):
-                        if field in info:
-                            lib.obs[field] = info[field]
-                    parts.append(lib)
+                    parts.append(_tag_library(lib, info))
             adata = _concat(parts)
         cells = _read_annotations(dataset, entry, root, archives, source)
     adata = _attach(adata, cells, entry, source, notes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -10,21 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fixtures import deposits
 
 from neurokine import annotate
-from neurokine.celltypes import load_cell_types
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def vocabulary():
-    return load_cell_types(REPO / "resources/cell_types.yaml",
-                           REPO / "workflow/schemas/cell_types.schema.yaml")
 
 
 def _simulated(n: int = 400, seed: int = 11) -> ad.AnnData:

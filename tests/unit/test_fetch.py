@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fixtures import deposits
 from fixtures.http_server import FaultyServer
 

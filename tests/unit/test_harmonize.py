@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -10,29 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fixtures import deposits
 
 from neurokine import harmonize, loaders
-from neurokine.celltypes import load_cell_types
 from neurokine.errors import InputError
-from neurokine.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry(REPO / "config/datasets.yaml",
-                         REPO / "workflow/schemas/datasets.schema.yaml")
 
 
-@pytest.fixture(scope="module")
-def vocabulary():
-    return load_cell_types(REPO / "resources/cell_types.yaml",
-                           REPO / "workflow/schemas/cell_types.schema.yaml")
 
 
 def _check_contract(adata: ad.AnnData) -> None:

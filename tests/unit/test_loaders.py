@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -12,22 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fixtures import deposits
 
 from neurokine import loaders
 from neurokine.errors import InputError
-from neurokine.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_registry(REPO / "config/datasets.yaml",
-                         REPO / "workflow/schemas/datasets.schema.yaml")
 
 
 @pytest.fixture()

@@ -13,9 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from fixtures import deposits
 from fixtures.http_server import FaultyServer
 
