@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from neurokine import OBS_COLUMNS
 from neurokine.errors import InputError
+from neurokine.registry import RESERVED_CELL_TYPES
 
 #: Cell filters in the order they are applied: (step name, obs metric, comparison, config key).
 CELL_FILTERS: tuple[tuple[str, str, str, str], ...] = (
@@ -87,7 +88,11 @@ def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.Ann
                          "cells_kept": int(kept.get(sample, 0))})
 
     record(0, "input", None)
-    for order, (step, metric, op, key) in enumerate(CELL_FILTERS, start=1):
+    # Doublets, unmapped and unassigned cells are counted here, then leave the analysis: only
+    # vocabulary cell types are scored and compared.
+    keep &= ~adata.obs["cell_type"].astype(str).isin(RESERVED_CELL_TYPES).to_numpy()
+    record(1, "vocabulary_cell_type", None)
+    for order, (step, metric, op, key) in enumerate(CELL_FILTERS, start=2):
         threshold = thresholds[key]
         values = metrics[metric].to_numpy()
         keep &= values >= threshold if op == ">=" else values <= threshold

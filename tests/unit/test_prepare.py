@@ -22,7 +22,8 @@ def test_qc_table_is_monotone_and_matches_the_output(small_cohort):
     assert totals.iloc[0] == adata.n_obs
     assert totals.iloc[-1] == filtered.n_obs < adata.n_obs  # low-quality cells were removed
     assert list(table.drop_duplicates("order")["step"]) == [
-        "input", "min_counts", "max_counts", "min_genes", "max_genes", "max_pct_mito"]
+        "input", "vocabulary_cell_type", "min_counts", "max_counts", "min_genes", "max_genes",
+        "max_pct_mito"]
     metrics = qc_metrics(filtered)
     assert metrics["pct_mito"].max() <= THRESHOLDS["max_pct_mito"]
     assert metrics["total_counts"].min() >= THRESHOLDS["min_counts"]
@@ -69,3 +70,16 @@ def test_bad_input_names_file_field_and_fix(small_cohort, corrupt, field, proble
 def test_no_cell_passing_qc_is_a_clear_error(small_cohort):
     with pytest.raises(InputError, match="no cell passed"):
         apply_qc(small_cohort[0][:30].copy(), {**THRESHOLDS, "min_counts": 10**9})
+
+
+def test_reserved_cell_types_are_counted_then_removed(small_cohort):
+    adata = small_cohort[0][:200].copy()
+    labels = adata.obs["cell_type"].astype(str).to_numpy().copy()
+    labels[:10] = "doublet"
+    labels[10:15] = "unassigned"
+    adata.obs["cell_type"] = pd.Categorical(labels)
+    filtered, table = apply_qc(adata, {**THRESHOLDS, "min_counts": 0, "min_genes": 0,
+                                       "max_pct_mito": 100.0})
+    totals = table.groupby("step", sort=False)["cells_kept"].sum()
+    assert totals["input"] - totals["vocabulary_cell_type"] == 15
+    assert not set(filtered.obs["cell_type"].astype(str)) & {"doublet", "unassigned"}
