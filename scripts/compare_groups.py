@@ -1,25 +1,49 @@
-"""Rule script: disease-vs-reference tests on donor-level scores, BH-FDR per family."""
+"""Rule script: donor-level tests (mean per-cell score and pseudobulk), composition, BH-FDR."""
 
 from neurokine.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import compare  # noqa: E402
-from neurokine.io import read_tsv, write_tsv  # noqa: E402
+from neurokine import compare, composition, pseudobulk, signatures  # noqa: E402
+from neurokine.io import read_h5ad, read_tsv, write_tsv  # noqa: E402
+from neurokine.resources import load_curated  # noqa: E402
 
 params = snakemake.params.compare
+_, axes = load_curated(snakemake.input)
 donor_scores = read_tsv(snakemake.input.donor_scores)
 coverage = read_tsv(snakemake.input.coverage)
+cell_counts = read_tsv(snakemake.input.cell_counts)
 contrasts, notes = compare.applicable_contrasts(compare.contrasts_from_config(params["contrasts"]),
                                                 set(donor_scores["disease"].astype(str)))
 for note in notes:
     log.info("contrast skipped for this dataset: %s", note)
-results = compare.compare_groups(
-    donor_scores, coverage, contrasts, covariates=params["covariates"],
-    min_cells=params["min_cells_per_donor"], min_donors=params["min_donors_per_arm"],
-    n_boot=params["n_bootstrap"], seed=snakemake.params.seed)
-log.info("%d tests, %d not tested, %d with BH-FDR < %s", (results["status"] == "tested").sum(),
-         (results["status"] != "tested").sum(), (results["fdr"] < params["fdr_alpha"]).sum(),
-         params["fdr_alpha"])
-write_tsv(results, snakemake.output.tests,
-          sort_by=["contrast", "tissue", "module", "axis", "cell_type"])
+options = dict(covariates=params["covariates"], min_donors=params["min_donors_per_arm"],
+               n_boot=params["n_bootstrap"], seed=snakemake.params.seed,
+               max_permutations=params.get("max_permutations", 20000),
+               permutation_max_arm=params.get("permutation_max_arm", 8))
+min_cells = params["min_cells_per_donor"]
+
+abundance = composition.composition_tests(cell_counts, contrasts, min_cells=min_cells, **options)
+results = compare.compare_groups(donor_scores, coverage, contrasts, min_cells=min_cells,
+                                 composition_tests=abundance, **options)
+pb_scores, pb_coverage = pseudobulk.signature_scores(
+    read_h5ad(snakemake.input.pseudobulk), signatures.gene_sets(axes), snakemake.params.min_gene_coverage)
+pb_results = compare.compare_groups(pb_scores, pb_coverage, contrasts, min_cells=min_cells,
+                                    value="mean_score", measure="pseudobulk_logcpm",
+                                    composition_tests=abundance, **options)
+for name, table in (("mean per-cell score", results), ("pseudobulk log-CPM", pb_results),
+                    ("composition (CLR)", abundance)):
+    if table.empty:
+        log.info("%s: no test (no applicable contrast)", name)
+        continue
+    log.info("%s: %d tests, %d not tested, %d with BH-FDR < %s", name,
+             (table["status"] == "tested").sum(), (table["status"] != "tested").sum(),
+             (table["fdr"] < params["fdr_alpha"]).sum(), params["fdr_alpha"])
+order = ["contrast", "tissue", "module", "axis", "cell_type"]
+write_tsv(results, snakemake.output.tests, sort_by=order)
+write_tsv(pb_results, snakemake.output.pseudobulk_tests, sort_by=order)
+write_tsv(pseudobulk.donor_values(donor_scores, pb_scores), snakemake.output.donor_values,
+          sort_by=["measure", "sample_id", "cell_type", "signature"])
+write_tsv(composition.clr_table(cell_counts), snakemake.output.composition,
+          sort_by=["sample_id", "cell_type"])
+write_tsv(abundance, snakemake.output.composition_tests, sort_by=["contrast", "tissue", "cell_type"])

@@ -96,3 +96,174 @@ def test_contrast_config_errors_name_the_key():
         contrasts_from_config([{"case": "MS", "reference": "MS"}])
     with pytest.raises(ConfigError, match=r"compare\.contrasts\[0\]\.case.*'NMOSD'"):
         check_contrast_groups([Contrast("NMOSD", "control")], {"MS", "control"}, "scores.tsv")
+
+
+# --- agreement with scipy, paired designs, moderation -------------------------------------------
+
+from scipy import stats as sps  # noqa: E402
+
+from neurokine.errors import InputError  # noqa: E402
+
+
+def test_two_signatures_without_moderation_equal_scipy_t_test():
+    # Fewer than 3 variances per family: no empirical-Bayes prior, so the test is Student's t.
+    table = donor_table(shift=0.7, seed=3)
+    result = run(table).set_index("signature")
+    for signature in ("TNF.response", "IL6.response"):
+        values = table[table["signature"] == signature]
+        case = values.loc[values["disease"] == "MS", "mean_score"]
+        ref = values.loc[values["disease"] == "control", "mean_score"]
+        expected = sps.ttest_ind(case, ref)
+        assert result.loc[signature, "t"] == pytest.approx(expected.statistic)
+        assert result.loc[signature, "p_value"] == pytest.approx(expected.pvalue)
+        assert result.loc[signature, "df_prior"] == 0
+
+
+def many_signatures(n_sig=30, n_case=5, n_ref=5, seed=0, paired=False):
+    """Donor table with many null signatures (so the prior is estimated)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    donors = [(f"p{i}", "MS" if i < n_case else "control") for i in range(n_case + n_ref)]
+    if paired:
+        donors = [(f"p{i}", d) for i in range(n_case) for d in ("MS", "control")]
+    for k in range(n_sig):
+        sd = 0.2 * np.sqrt(8 / rng.chisquare(8))
+        for donor, disease in donors:
+            rows.append({"dataset_id": "d", "sample_id": f"{donor}_{disease}", "donor_id": donor,
+                         "tissue": "CSF", "disease": disease, "cell_type": "NK",
+                         "signature": f"AX{k}.response", "n_cells": 50, "mean_score": rng.normal(0, sd)})
+    return pd.DataFrame(rows)
+
+
+def test_moderation_estimates_a_prior_and_adds_its_df():
+    result = run(many_signatures())
+    tested = result[result["status"] == "tested"]
+    assert (tested["df_prior"] > 0).all()
+    assert np.allclose(tested["df"], np.minimum(8 + tested["df_prior"], 8 * len(tested)))
+    assert set(tested["fdr_family"]) == {"d|MS_vs_control|CSF|response"}
+    assert tested["test"].str.startswith("moderated linear model").all()
+
+
+def test_tested_rows_carry_no_nan_in_their_results():
+    result = run(many_signatures(seed=4))
+    tested = result[result["status"] == "tested"]
+    columns = ["effect", "se", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high", "hedges_g",
+               "hedges_g_se", "t", "df", "p_value", "fdr", "perm_p_value", "perm_p_floor"]
+    assert tested[columns].notna().all().all()
+    assert np.allclose(tested["perm_p_floor"], 2 / 252)
+    assert tested["perm_method"].str.startswith("exact").all()
+
+
+def test_paired_design_is_detected_and_equals_paired_t_test():
+    table = many_signatures(n_sig=2, n_case=6, paired=True, seed=2)
+    table.loc[table["disease"] == "MS", "mean_score"] += 0.3
+    result = run(table).set_index("signature")
+    row = result.loc["AX0.response"]
+    assert row["design"].startswith("paired")
+    assert row["n_donors_case"] == row["n_donors_reference"] == 6
+    values = table[table["signature"] == "AX0.response"].sort_values("donor_id")
+    case = values.loc[values["disease"] == "MS", "mean_score"].to_numpy()
+    ref = values.loc[values["disease"] == "control", "mean_score"].to_numpy()
+    expected = sps.ttest_rel(case, ref)
+    assert row["p_value"] == pytest.approx(expected.pvalue)
+    assert row["effect"] == pytest.approx((case - ref).mean())
+    assert row["perm_p_floor"] == pytest.approx(2 / 64)
+
+
+def test_two_paired_donors_are_tested_with_a_stated_caution():
+    table = many_signatures(n_sig=5, n_case=2, paired=True, seed=1)
+    result = run(table, min_donors=2)
+    tested = result[result["status"] == "tested"]
+    assert len(tested) == 5
+    assert tested["reason"].str.contains("no p-value can be small").all()
+    assert (tested["perm_p_value"] >= 0.5).all() and (tested["p_value"] == tested["perm_p_value"]).all()
+    assert tested["test"].str.startswith("exact permutation").all()
+    assert tested["p_value_model"].notna().all()
+    assert tested["boot_ci_low"].isna().all()
+
+
+def test_csf_and_blood_of_one_donor_count_once_with_tissue_covariate():
+    csf = many_signatures(n_sig=4, seed=5)
+    blood = csf.assign(tissue="blood", sample_id=csf["sample_id"] + "_pb",
+                       mean_score=csf["mean_score"] + 0.5)
+    result = run(pd.concat([csf, blood]), covariates=["tissue"])
+    tested = result[result["status"] == "tested"]
+    assert (tested["tissue"] == "CSF+blood").all()
+    assert (tested["n_donors_case"] == 5).all() and (tested["n_donors_reference"] == 5).all()
+    assert tested["design"].str.contains("within 10 donors").all()
+    # the +0.5 blood offset is removed within donors, so effects match the CSF-only analysis
+    csf_only = run(csf)
+    csf_only = csf_only[csf_only["status"] == "tested"].set_index("signature")["effect"]
+    np.testing.assert_allclose(tested.set_index("signature").loc[csf_only.index, "effect"], csf_only)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_one_donor_per_arm_is_not_tested_never_a_crash():
+    result = run(donor_table(n_case=1, n_ref=1), min_donors=2)
+    assert (result["status"] == "not_tested").all()
+    assert result["reason"].str.contains("1 case and 1 reference donors").any()
+    result = run(donor_table(n_case=1, n_ref=1), min_donors=1)
+    assert (result["status"] == "not_tested").all()
+    assert result["reason"].str.contains("too few donors").any()
+    assert result["p_value"].isna().all()
+
+
+def test_contrast_label_missing_from_data_gives_not_tested_rows():
+    result = compare_groups(donor_table(), COVERAGE, [Contrast("NMOSD", "control")], covariates=[],
+                            min_cells=10, min_donors=3, n_boot=100, seed=1)
+    assert (result["status"] == "not_tested").all()
+    scored = result[result["signature"] != "IL2.response"]
+    assert scored["reason"].str.contains("no donors labelled 'NMOSD'").all() and len(scored) == 2
+
+
+def test_missing_column_is_a_clear_error():
+    with pytest.raises(InputError, match="donor_id"):
+        run(donor_table().drop(columns="donor_id"))
+
+
+def test_covariate_confounded_numerically_is_not_tested():
+    table = donor_table()
+    table["age"] = np.where(table["disease"] == "MS", 30.0, 60.0)
+    result = run(table, covariates=["age"])
+    tested = result[result["signature"] != "IL2.response"]
+    assert (tested["status"] == "not_tested").all()
+    assert tested["reason"].str.contains("age confounded with MS vs control").all()
+
+
+def test_covariate_varying_within_donor_is_dropped():
+    table = donor_table()
+    extra = table[table["donor_id"] == "p0"].assign(sample_id="s0b", sex="other")
+    result = run(pd.concat([table, extra]), covariates=["sex"])
+    tested = result[result["status"] == "tested"]
+    assert tested["covariates"].str.contains("dropped sex: varies within donor").all()
+    assert (tested["n_donors_case"] == 5).all()
+
+
+def test_constant_values_are_not_tested_with_reason():
+    table = donor_table()
+    table.loc[table["signature"] == "IL6.response", "mean_score"] = 1.0
+    row = run(table).set_index("signature").loc["IL6.response"]
+    assert row["status"] == "not_tested" and "no variation between donors" in row["reason"]
+
+
+def test_missing_values_are_not_tested_with_reason():
+    table = donor_table()
+    table.loc[(table["signature"] == "IL6.response") & (table["donor_id"] == "p1"), "mean_score"] = np.nan
+    row = run(table).set_index("signature").loc["IL6.response"]
+    assert row["status"] == "not_tested" and "missing" in row["reason"]
+
+
+def test_abundance_columns_join_composition_tests():
+    composition = pd.DataFrame({"contrast": ["MS_vs_control"], "tissue": ["CSF"],
+                                "cell_type": ["mono_classical"], "status": ["tested"],
+                                "effect": [0.8], "fdr": [0.01]})
+    result = run(donor_table(), composition_tests=composition)
+    tested = result[result["status"] == "tested"]
+    assert (tested["abundance_effect"] == 0.8).all() and (tested["abundance_fdr"] == 0.01).all()
+
+
+def test_results_are_reproducible():
+    first, second = run(many_signatures(seed=9)), run(many_signatures(seed=9))
+    pd.testing.assert_frame_equal(first, second)

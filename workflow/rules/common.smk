@@ -78,6 +78,7 @@ def runtime_min(per_input_mb, minimum_min):
 
 def final_outputs():
     """Targets of the default run: the report plus each dataset's tables and figures."""
-    return ["results/report/index.html"] + expand(
+    return ["results/report/index.html", "results/compare/meta/meta_analysis.tsv"] + expand(
         ["results/compare/{dataset}/signature_tests.tsv",
+         "results/compare/{dataset}/response_enrichment.tsv",
          "results/figures/{dataset}/effect_heatmap.svg"], dataset=DATASETS)

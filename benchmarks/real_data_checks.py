@@ -1,0 +1,128 @@
+"""Real-data checks of the compare stage on the small 10x datasets in ../shared/data.
+
+* kang_muscat_ctrl8 (8 unstimulated lupus PBMC donors) and onek1k_scdesignpop (40 healthy
+  donors with sex and age): donors are split into two fake groups many times; the fraction of
+  donor-level tests with p < 0.05 is reported beside the cell-level Wilcoxon baseline on the
+  same cell types and signatures (calibration on real donor-to-donor variation).
+* kang_muscat_example (2 donors before/after IFN-beta): stimulation is the "disease", the design
+  is paired; the type I IFN response must have the largest positive effect of all axes in every
+  cell type, in both donors.
+
+Signatures are scored at gene coverage >= 0.3 because these files hold only ~1,000-1,300 genes.
+
+    flock /tmp/neurokine-heavy.lock python benchmarks/real_data_checks.py [--data ../shared/data]
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from neurokine import calibration, compare  # noqa: E402
+from neurokine.celltypes import load_cell_types  # noqa: E402
+from neurokine.signatures import load_axes  # noqa: E402
+
+MIN_COVERAGE = 0.3
+
+
+def weighted(frame: pd.DataFrame, column: str, weights: str) -> float:
+    """Test-weighted mean of per-split rates (= pooled fraction over all tests)."""
+    ok = frame[column].notna()
+    return float(np.average(frame.loc[ok, column], weights=frame.loc[ok, weights]))
+
+
+def null_splits(name, axes, data, **kwargs) -> dict:
+    """Random fake-group splits on one dataset; pooled false-positive rates of both methods."""
+    adata = calibration.load_shared_example(data, name)
+    prepared, cell_scores, donor_scores, coverage = calibration.score_donors(
+        adata, axes, qc=None, target_sum=1e4, min_coverage=MIN_COVERAGE)
+    splits = calibration.random_split_fpr(prepared.obs, cell_scores, donor_scores, coverage, **kwargs)
+    out = {"dataset": name, "n_donors": int(donor_scores["donor_id"].nunique()),
+           "n_signatures": int((coverage["status"] == "scored").sum()),
+           "n_cell_types": int(donor_scores["cell_type"].nunique()),
+           "n_splits": len(splits), "n_tests": int(splits["n_tests"].sum()),
+           "fpr": round(weighted(splits, "fpr", "n_tests"), 4),
+           "fpr_cell_level": round(weighted(splits, "fpr_cell_level", "n_tests_cell_level"), 4),
+           "fpr_split_sd": round(float(splits["fpr"].std()), 4)}
+    if splits["fpr_permutation"].notna().any():
+        out["fpr_permutation"] = round(weighted(splits, "fpr_permutation", "n_tests"), 4)
+    return out
+
+
+def ifn_check(axes, data) -> dict:
+    """Paired IFN-beta stimulation: the type I IFN axis must lead in every cell type and donor."""
+    adata = calibration.load_shared_example(data, "kang_muscat_example")
+    _, _, donor_scores, coverage = calibration.score_donors(adata, axes, qc=None, target_sum=1e4,
+                                                            min_coverage=MIN_COVERAGE)
+    contrast = compare.Contrast("IFNb_stim", "control")
+    result = compare.compare_groups(donor_scores, coverage, [contrast], covariates=[], min_cells=10,
+                                    min_donors=2, n_boot=1000, seed=1)
+    response = result[(result["status"] == "tested") & (result["module"] == "response")]
+    effects = response.pivot_table(index="axis", columns="cell_type", values="effect")
+    print("\nkang_muscat_example, IFN-beta vs control (paired, 2 donors): response-module effects")
+    print(effects.round(2).to_string())
+    per_donor = compare.effect_direction_by_donor(donor_scores, contrast)
+    ifn_donor = per_donor[per_donor["signature"] == "IFN_I.response"]
+    print("\nIFN_I.response, per-donor stimulated minus control:")
+    print(ifn_donor.pivot_table(index="cell_type", columns="donor_id", values="difference").round(3)
+          .to_string())
+    ifn = response[response["axis"] == "IFN_I"].set_index("cell_type")
+    print("\nIFN_I.response tests:")
+    print(ifn[["effect", "ci_low", "ci_high", "t", "df", "df_prior", "p_value", "perm_p_value",
+               "perm_p_floor", "p_value_model"]].to_string())
+    runner_up = effects.drop(index="IFN_I").max()
+    return {
+        "ifn_largest_in_every_cell_type": bool((effects.idxmax() == "IFN_I").all()),
+        "ifn_positive_in_both_donors": bool((ifn_donor["difference"] > 0).all()
+                                            and ifn_donor["donor_id"].nunique() == 2),
+        "ifn_effect_min": round(float(effects.loc["IFN_I"].min()), 3),
+        "ifn_effect_max": round(float(effects.loc["IFN_I"].max()), 3),
+        "runner_up_axis": ",".join(sorted(set(effects.drop(index="IFN_I").idxmax()))),
+        "runner_up_effect_max": round(float(runner_up.max()), 3),
+        "ifn_perm_p_min": round(float(ifn["perm_p_value"].min()), 3),
+        "perm_p_floor": round(float(ifn["perm_p_floor"].iloc[0]), 3),
+        "ifn_reported_p_min": round(float(ifn["p_value"].min()), 3),
+        "ifn_model_p_max": float(f"{ifn['p_value_model'].max():.3g}"),
+        "n_cell_types": int(effects.shape[1]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--splits", type=int, default=200)
+    args = parser.parse_args()
+    vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
+                                 REPO / "workflow/schemas/cell_types.schema.yaml")
+    axes = load_axes(REPO / "resources/signatures/axes", REPO / "workflow/schemas/axis.schema.yaml",
+                     vocabulary)
+    started = time.time()
+    runs = {
+        "kang_ctrl8_4v4": null_splits("kang_muscat_ctrl8", axes, args.data, n_case=4,
+                                      n_splits=args.splits, seed=1, n_boot=100),
+        "onek1k_20v20_sex_age": null_splits("onek1k_scdesignpop", axes, args.data, n_case=20,
+                                            n_splits=args.splits, seed=2, covariates=["sex", "age"],
+                                            n_boot=100),
+        "onek1k_5v5": null_splits("onek1k_scdesignpop", axes, args.data, n_case=5, n_reference=5,
+                                  n_splits=args.splits, seed=3, n_boot=100),
+    }
+    for key, value in runs.items():
+        print(key, value, flush=True)
+    summary = {**runs, "kang_ifn_beta": ifn_check(axes, args.data),
+               "seconds": round(time.time() - started, 1)}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

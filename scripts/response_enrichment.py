@@ -1,0 +1,28 @@
+"""Rule script: donor-ranked genes (pseudobulk moderated t) -> gseapy prerank on response sets."""
+
+from neurokine.logs import log_to_file
+
+log = log_to_file(snakemake.log[0])
+
+from neurokine import compare, enrichment  # noqa: E402
+from neurokine.io import read_h5ad, write_tsv  # noqa: E402
+from neurokine.resources import load_curated  # noqa: E402
+
+params = snakemake.params.compare
+settings = params.get("enrichment", {})
+vocabulary, axes = load_curated(snakemake.input)
+pb = read_h5ad(snakemake.input.pseudobulk)
+contrasts, notes = compare.applicable_contrasts(compare.contrasts_from_config(params["contrasts"]),
+                                                set(pb.obs["disease"].astype(str)))
+for note in notes:
+    log.info("contrast skipped for this dataset: %s", note)
+table = enrichment.response_enrichment(
+    pb, contrasts, axes, enrichment.hcd_labels_by_cell_type(vocabulary),
+    covariates=params["covariates"], min_cells=params["min_cells_per_donor"],
+    min_donors=params["min_donors_per_arm"], permutations=settings.get("permutations", 1000),
+    min_size=settings.get("min_size", 5), max_size=settings.get("max_size", 500),
+    min_count=settings.get("min_count", 5), seed=snakemake.params.seed)
+log.info("%d gene-set tests, %d not tested", (table["status"] == "tested").sum(),
+         (table["status"] != "tested").sum())
+write_tsv(table, snakemake.output.enrichment,
+          sort_by=["contrast", "tissue", "cell_type", "resource", "gene_set"])
