@@ -337,9 +337,18 @@ def _resample_indices(strata: np.ndarray, n_boot: int, rng: np.random.Generator)
     return idx
 
 
+#: Resampled values held in memory at once by the bootstrap (float64 numbers, ~80 MB).
+BOOTSTRAP_BLOCK = 10_000_000
+
+
 def _batched_fits(design: np.ndarray, response: np.ndarray, idx: np.ndarray, coef: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Coefficient, residual variance and (X'X)^-1[coef, coef] for every resample at once."""
+    """Coefficient, residual variance and (X'X)^-1[coef, coef] for every resample, in blocks."""
+    block = max(1, BOOTSTRAP_BLOCK // max(1, idx.shape[1] * response.shape[1]))
+    if idx.shape[0] > block:
+        parts = [_batched_fits(design, response, idx[i:i + block], coef)
+                 for i in range(0, idx.shape[0], block)]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))  # type: ignore[return-value]
     X = design[idx]                                      # B x n x p
     Y = response[idx]                                    # B x n x m
     n, p = design.shape

@@ -267,3 +267,20 @@ def test_abundance_columns_join_composition_tests():
 def test_results_are_reproducible():
     first, second = run(many_signatures(seed=9)), run(many_signatures(seed=9))
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_diseases_share_one_control_group_and_named_pairs_work():
+    ms = donor_table(shift=1.5, seed=1)
+    nmosd = donor_table(shift=0.0, seed=2)
+    nmosd = nmosd[nmosd["disease"] == "MS"].assign(disease="NMOSD", donor_id=lambda f: "n" + f["donor_id"],
+                                                   sample_id=lambda f: "n" + f["sample_id"])
+    table = pd.concat([ms, nmosd])
+    contrasts = [Contrast("MS", "control"), Contrast("NMOSD", "control"), Contrast("MS", "NMOSD")]
+    result = compare_groups(table, COVERAGE, contrasts, covariates=[], min_cells=10, min_donors=3,
+                            n_boot=100, seed=1)
+    tested = result[result["status"] == "tested"].set_index(["contrast", "signature"])
+    assert tested.loc[("MS_vs_control", "TNF.response"), "n_donors_reference"] == 5
+    assert tested.loc[("NMOSD_vs_control", "TNF.response"), "n_donors_reference"] == 5
+    assert tested.loc[("MS_vs_NMOSD", "TNF.response"), "fdr"] < 0.05
+    assert tested.loc[("MS_vs_NMOSD", "TNF.response"), "design"] == "unpaired"
+    assert result["fdr_family"].nunique() == 3  # one family per contrast (one tissue, one module)
