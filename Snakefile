@@ -14,12 +14,14 @@ report: "workflow/report/workflow.rst"
 
 ##### helpers, then config + registry validation (fails before any job runs) #####
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 
 
 DATASET_RULES = checked_datasets(config)
 
 
 ##### stages #####
+include: "workflow/rules/check.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/load.smk"

@@ -55,3 +55,18 @@ def small_cohort(axes, vocabulary):
         dispersion=0.25, donor_sd=0.2, donor_module_sd=0.1, composition_concentration=60,
         low_quality_fraction=0.03, planted_effects=effects, seed=7)
     return adata, effects
+
+
+@pytest.fixture(scope="session")
+def fast_demo_reference(tmp_path_factory) -> Path:
+    """One uninterrupted local run of the fast demo, shared by the cluster and fault tests.
+
+    Tests compare their own runs' tables, figures and report against it byte for byte; none
+    of them may write into it.
+    """
+    from fixtures.workflow import outputs_of, run_workflow, tail
+
+    workdir = tmp_path_factory.mktemp("fast_demo_reference")
+    run = run_workflow(workdir)
+    assert run.returncode == 0, tail(outputs_of(run))
+    return workdir

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurokine import stats
 from neurokine.errors import ConfigError, InputError
 
 #: Columns of the results table, in order; downstream code and users rely on these names.
@@ -331,6 +330,10 @@ def _not_tested(base: dict, features: Sequence[str], reason: str, feature_col: s
 def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], settings: TestSettings,
               feature_col: str, seed_keys: Callable[[dict], Sequence[str]]) -> list[dict]:
     """Moderated linear-model tests for every stratum, with permutation and bootstrap checks."""
+    # scipy (via neurokine.stats) is imported here, not at module level: the Snakefile imports
+    # this module's config checks at parse time, which every cluster job repeats.
+    from neurokine import stats
+
     fits: list[stats.LinearFit | None] = []
     pooled: dict[str, list[tuple[np.ndarray, int]]] = {}
     for s in strata:
@@ -416,6 +419,7 @@ def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], set
 
 def add_fdr(result: pd.DataFrame) -> pd.DataFrame:
     """BH-FDR within each `fdr_family` over the tested rows."""
+    from neurokine import stats  # see run_tests
     result["fdr"] = np.nan
     result["p_value"] = result["p_value"].astype(float)
     for _, index in result.groupby("fdr_family").groups.items():

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anndata as ad
-import pandas as pd
 import yaml
 
 from neurokine.errors import InputError
+
+# anndata and pandas are imported where used: the config and registry checks import this module
+# at Snakefile parse time, which every cluster job repeats, and need only read_yaml.
+if TYPE_CHECKING:
+    import anndata as ad
+    import pandas as pd
 
 #: Floats are written with 10 significant digits: enough for any statistic we report, and
 #: immune to last-bit differences between CPUs, so reruns stay byte-identical.
@@ -27,11 +33,22 @@ def _current_umask() -> int:
     return mask
 
 
+def temporary_siblings(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporaries `atomic_path` made for `path` (`.<name>.<random><suffix>` beside it)."""
+    final = Path(path)
+    return sorted(final.parent.glob(f".{glob.escape(final.name)}.*"))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary sibling path that is renamed onto `path` only if the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # A writer killed with SIGKILL (or by a node failure) never reaches `finally`, so its
+    # temporary stays behind. One job writes a given output at a time, so any temporary of
+    # this path that exists now is such debris: remove it before writing again.
+    for stale in temporary_siblings(final):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -52,6 +69,8 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], sort_by: Sequen
 
 def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a TSV written by `write_tsv`, keeping identifier columns as strings."""
+    import pandas as pd
+
     return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""])
 
 
@@ -69,6 +88,8 @@ def write_h5ad(adata: ad.AnnData, path: str | os.PathLike[str]) -> None:
 
 def read_h5ad(path: str | os.PathLike[str], backed: bool = False) -> ad.AnnData:
     """Read an .h5ad, turning a truncated or corrupt file into an error that names it."""
+    import anndata as ad
+
     try:
         return ad.read_h5ad(path, backed="r" if backed else None)
     except (OSError, KeyError, ValueError) as exc:

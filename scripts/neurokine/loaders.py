@@ -133,10 +133,21 @@ def require_counts(matrix: sp.spmatrix | np.ndarray, source: str, what: str = "m
         return
     if np.issubdtype(data.dtype, np.integer):
         bad = data < 0
+        not_finite = np.zeros(0, dtype=bool)
     else:
-        bad = (data < 0) | (data != np.round(data)) | ~np.isfinite(data)
+        not_finite = ~np.isfinite(data)
+        with np.errstate(invalid="ignore"):
+            bad = (data < 0) | (data != np.round(data)) | not_finite
     if bad.any():
         example = data[np.flatnonzero(bad)[0]]
+        if not_finite.any():
+            # NaN/inf are damage, not normalization: say so, so nobody hunts for a raw layer.
+            raise InputError(source, what,
+                             f"holds {int(not_finite.sum())} NaN or infinite values "
+                             f"(e.g. {data[np.flatnonzero(not_finite)[0]]!r}), so it is not a "
+                             "count matrix",
+                             "re-export the raw UMI counts; NaN/inf usually come from a "
+                             "failed conversion or a division in preprocessing")
         raise InputError(source, what,
                          f"holds {int(bad.sum())} non-integer or negative values "
                          f"(e.g. {example!r}): it looks normalized or log-transformed, "
@@ -548,23 +559,25 @@ def load_dense_matrix(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
 
 def _h5ad_counts(adata: ad.AnnData, where: str, source: str) -> tuple[sp.csr_matrix, pd.DataFrame]:
     """Pick the raw-count matrix of an h5ad and its var table."""
-    def integral(matrix) -> bool:
+    def problem(matrix) -> InputError | None:
         try:
-            require_counts(matrix, source)
-        except InputError:
-            return False
-        return True
+            require_counts(matrix, source, "X")
+        except InputError as exc:
+            return exc
+        return None
 
     if where == "auto":
-        if integral(adata.X):
+        x_problem = problem(adata.X)
+        if x_problem is None:
             where = "X"
-        elif adata.raw is not None and integral(adata.raw.X):
+        elif adata.raw is not None and problem(adata.raw.X) is None:
             where = "raw.X"
         else:
             raise InputError(source, "X / raw.X",
-                             "neither X nor raw.X holds raw integer counts (X looks normalized"
-                             f"{'' if adata.raw is not None else ' and there is no raw'})",
-                             "use a file with raw counts, or name the layer with layout.counts")
+                             f"neither X nor raw.X holds raw integer counts: X {x_problem.problem}"
+                             f"{'' if adata.raw is not None else '; there is no raw.X'}",
+                             "use a file with raw UMI counts, or name the layer holding them "
+                             "with layout.counts (X, raw.X or layers/<name>)")
     if where == "X":
         matrix, var = adata.X, adata.var
     elif where == "raw.X":

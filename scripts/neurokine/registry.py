@@ -60,7 +60,28 @@ def _schema_errors(record: object, schema: dict, source: str, schema_path: str) 
         # oneOf failures hide the useful message in their context; surface the best one.
         best = jsonschema.exceptions.best_match([first]) if first.context else first
         field = ".".join(str(p) for p in best.absolute_path) or "(top level)"
-        raise InputError(source, field, best.message, f"see {schema_path}")
+        problem, fix = _plain_problem(best, first) or (best.message, f"see {schema_path}")
+        raise InputError(source, field, problem, fix)
+
+
+def _plain_problem(best: jsonschema.ValidationError, first: jsonschema.ValidationError
+                   ) -> tuple[str, str] | None:
+    """Plain-language problem and fix for the schema errors users meet most often."""
+    path = [str(p) for p in best.absolute_path]
+    if len(path) >= 2 and path[-2] == "files" and first.validator == "oneOf":
+        given = sorted(set(best.instance) & {"url", "path", "manual", "archive", "member"}
+                       if isinstance(best.instance, dict) else set())
+        return (f"a file entry needs exactly one source, found {given or 'none'}",
+                "give it a `url` (https://...), a local `path`, `manual: true` with a "
+                "landing_page, or `archive` + `member`")
+    if path and path[-1] == "url" and best.validator == "pattern":
+        return (f"{best.instance!r} is not an https:// URL",
+                "use the https:// address of the file (plain http is refused)")
+    if path and path[-1] == "sha256" and best.validator == "pattern":
+        return (f"{best.instance!r} is not a SHA-256 checksum (64 lower-case hex digits)",
+                "paste the output of `sha256sum <file>`, or delete the key to record the "
+                "checksum on first download")
+    return None
 
 
 def _compile(pattern: str, source: str, field: str, groups: Iterable[str] = ()) -> re.Pattern:
@@ -327,14 +348,20 @@ class WorkflowDatasets:
         """Keyword arguments of neurokine.annotate.annotate_cells from config `marker_annotation:`."""
         return dict(self.config.get("marker_annotation", {}))
 
-    def load_mem_mb(self, wildcards, attempt) -> int:
-        """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt."""
-        entry = self.entry(wildcards.dataset)
+    def deposit_mb(self, dataset: str) -> float:
+        """Size (MB) of a dataset's files: on disk when present, else the registry's `size`."""
+        entry = self.entry(dataset)
         size = 0
         for spec in entry.get("files", []):
-            path = file_location(wildcards.dataset, spec, self.root)
+            path = file_location(dataset, spec, self.root)
             if path.is_file():
                 size += path.stat().st_size
+            elif path.is_dir():  # a user's directory of per-library outputs
+                size += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
             elif "size" in spec:
                 size += spec["size"]
-        return int(min(max(2000, 8 * size / 2**20), 20000) * attempt)
+        return size / 2**20
+
+    def load_mem_mb(self, wildcards, attempt) -> int:
+        """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt."""
+        return int(min(max(2000, 8 * self.deposit_mb(wildcards.dataset)), 20000) * attempt)

@@ -19,6 +19,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_PROFILE = REPO / "profiles" / "default"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
+GENERIC_PROFILE = REPO / "profiles" / "cluster-generic"
 TEST_PROFILE = REPO / "tests" / "cluster" / "profile"
 PROFILE_FILE = "profile.v9+.yaml"
 
@@ -59,6 +60,7 @@ def dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     [
         ("default (found on its own as the workflow profile)", []),
         ("slurm, as users run it", ["--workflow-profile", str(SLURM_PROFILE)]),
+        ("cluster-generic, as users run it", ["--workflow-profile", str(GENERIC_PROFILE)]),
         (
             "slurm + test overrides, as the cluster test runs it",
             [
@@ -129,3 +131,12 @@ def test_test_profile_only_changes_status_checks() -> None:
         and comparable(vars(user)[name]) != comparable(vars(test)[name])
     }
     assert not changed, f"the test profile changed user settings: {sorted(changed)}"
+
+
+def test_cluster_generic_profile_submits_with_every_rule_resource() -> None:
+    args = parse(["--workflow-profile", str(GENERIC_PROFILE)])
+    assert args.executor == "cluster-generic"
+    assert args.retries >= 1 and args.rerun_incomplete
+    submit = args.cluster_generic_submit_cmd
+    for placeholder in ("{threads}", "{resources.mem_mb}", "{resources.runtime}", "{rule}"):
+        assert placeholder in submit, (placeholder, submit)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures.slurm import require_idle_node, require_slurm, scontrol_job
 
 pytestmark = [pytest.mark.cluster, pytest.mark.workflow]
 
@@ -67,49 +68,6 @@ rule combine:
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
 RECORD = re.compile(r"^(first|second|combine) job=(\S+) node=(\S+)$")
-
-
-def require_slurm() -> None:
-    """Skip when this machine has no SLURM client, unless the environment demands one."""
-    if shutil.which("sbatch") is not None:
-        return
-    if os.environ.get("NEUROKINE_REQUIRE_SLURM") == "1":
-        pytest.fail(
-            "NEUROKINE_REQUIRE_SLURM=1 but `sbatch` is not on PATH: "
-            "run `bash tests/cluster/start_slurm.sh` as root first"
-        )
-    pytest.skip("no SLURM here (`sbatch` not on PATH); start one with tests/cluster/start_slurm.sh")
-
-
-def require_idle_node() -> str:
-    """Return the name of a node that can run jobs, or fail saying how to start the cluster."""
-    out = subprocess.run(
-        ["sinfo", "-h", "-N", "-o", "%N %T"], capture_output=True, text=True, timeout=30
-    )
-    usable = [
-        line.split()[0]
-        for line in out.stdout.splitlines()
-        if line.split()[1:] and line.split()[1] in {"idle", "mixed", "allocated", "completing"}
-    ]
-    if out.returncode != 0 or not usable:
-        pytest.fail(
-            "sbatch exists but no SLURM node is up "
-            f"(sinfo rc={out.returncode}: {out.stdout.strip()} {out.stderr.strip()}); "
-            "run `bash tests/cluster/start_slurm.sh` as root"
-        )
-    return usable[0]
-
-
-def scontrol_job(job_id: str) -> dict[str, str]:
-    """Key=value fields of `scontrol show job` for one job (kept by slurmctld for MinJobAge)."""
-    out = subprocess.run(
-        ["scontrol", "-o", "show", "job", job_id],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return dict(field.split("=", 1) for field in out.stdout.split() if "=" in field)
 
 
 def clean_env() -> dict[str, str]:

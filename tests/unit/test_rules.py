@@ -36,7 +36,8 @@ SNAKEFILE = textwrap.dedent(f"""
         return path if path.is_absolute() else REPO / path
 
     CURATED = {{"cell_types": str(REPO / "resources/cell_types.yaml"),
-               "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml")}}
+               "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml"),
+               "checked": []}}  # the curated-resource check (check.smk) is not tested here
 
     configfile: "config.yaml"
 
@@ -44,6 +45,7 @@ SNAKEFILE = textwrap.dedent(f"""
     DATASET_RULES = WorkflowDatasets(config, REPO / "workflow/schemas/datasets.schema.yaml",
                                      registry_path=repo_path(config["registry"]))
 
+    include: str(REPO / "workflow/rules/resources.smk")
     include: str(REPO / "workflow/rules/fetch.smk")
     include: str(REPO / "workflow/rules/load.smk")
 

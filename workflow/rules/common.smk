@@ -38,12 +38,21 @@ def checked_datasets(config):
 DATASETS = list(config["datasets"])
 AXES_DIR = repo_path(config["resources"]["signatures"])
 AXIS_FILES = sorted(str(p) for p in AXES_DIR.glob("*.yaml"))
-CURATED = {
+# A user's own axes directory may bring its own allow-list (resources/signatures layout).
+_USER_ALLOWLIST = AXES_DIR.parent / "gene_allowlist.tsv"
+CURATED_ALLOWLIST = (_USER_ALLOWLIST if _USER_ALLOWLIST.is_file()
+                     else REPO / "resources/signatures/gene_allowlist.tsv")
+CURATED_FILES = {
     "axes": AXIS_FILES,
     "axis_schema": str(REPO / "workflow/schemas/axis.schema.yaml"),
     "cell_types": str(repo_path(config["resources"]["cell_types"])),
     "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml"),
 }
+# Rules reading the curated resources, and rule load_dataset, also wait for rule check_curated,
+# which validates them (schema, citations, every gene symbol) once per run, so a bad resource
+# stops the run before any expensive job. ancient(): only the order matters, so re-running the
+# check never re-runs a job (an edited axis re-runs its readers through the axis file itself).
+CURATED = {**CURATED_FILES, "checked": ancient("results/resources/curated_genes.tsv")}
 
 
 def is_synthetic(dataset):
@@ -60,20 +69,6 @@ def raw_counts(wildcards):
     """The harmonized raw-count AnnData of a dataset: simulated or loaded from downloads."""
     stage = "simulated" if is_synthetic(wildcards.dataset) else "loaded"
     return f"results/{stage}/{wildcards.dataset}.h5ad"
-
-
-def mem_mb(per_input_mb, minimum_mb):
-    """Memory request that follows input size and doubles with each retry."""
-    def request(wildcards, input, attempt):
-        return int(max(minimum_mb, per_input_mb * input.size_mb) * attempt)
-    return request
-
-
-def runtime_min(per_input_mb, minimum_min):
-    """Runtime request (minutes) that follows input size and grows with each retry."""
-    def request(wildcards, input, attempt):
-        return int(max(minimum_min, per_input_mb * input.size_mb) * attempt)
-    return request
 
 
 def final_outputs():

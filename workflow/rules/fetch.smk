@@ -17,7 +17,14 @@ rule fetch_dataset:
         options=DATASET_RULES.fetch_options(),
     log:
         "logs/fetch_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch_dataset/{dataset}.tsv"
     localrule: True
+    threads: 1
+    resources:
+        # Streams in 1 MiB blocks, so memory does not grow with the file; time does (1 MB/s).
+        mem_mb=lambda wildcards, attempt: capped_mem_mb(1000 * attempt),
+        runtime=deposit_runtime_min(per_file_mb=1 / 60, minimum_min=30),
     conda:
         "../../envs/neurokine.yaml"
     script:

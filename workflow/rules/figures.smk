@@ -28,7 +28,7 @@ rule plot_figures:
         "results/benchmarks/plot_figures/{dataset}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        mem_mb=mem_mb(per_input_mb=20, minimum_mb=2000),
+        runtime=runtime_min(per_input_mb=1, minimum_min=15),
     script:
         "../../scripts/plot_figures.py"

@@ -6,12 +6,14 @@
 rule load_dataset:
     input:
         unpack(DATASET_RULES.load_inputs),
+        checked=CURATED["checked"],
     output:
         h5ad="results/loaded/{dataset}.h5ad",
         labels="results/loaded/{dataset}.labels.tsv",
     params:
         entry=DATASET_RULES.entry_param,
         root=str(DATASET_RULES.root),
+        registry=str(DATASET_RULES.registry_path),
         cell_types=CURATED["cell_types"],
         cell_types_schema=CURATED["cell_types_schema"],
         annotation=DATASET_RULES.annotate_options(),
@@ -22,8 +24,8 @@ rule load_dataset:
     threads: 1
     resources:
         # Compressed MEX/CSV inflate several-fold when parsed; sized from the deposit's files.
-        mem_mb=DATASET_RULES.load_mem_mb,
-        runtime=60,
+        mem_mb=deposit_mem_mb,
+        runtime=deposit_runtime_min(per_file_mb=0.1, minimum_min=30),
     conda:
         "../../envs/neurokine.yaml"
     script:
@@ -43,7 +45,14 @@ rule shared_donors:
         selected=DATASET_RULES.selected,
     log:
         "logs/shared_donors/all.log",
+    benchmark:
+        "results/benchmarks/shared_donors/all.tsv"
     localrule: True
+    threads: 1
+    resources:
+        # Reads only obs (backed mode): small whatever the matrix size.
+        mem_mb=mem_mb(per_input_mb=0.1, minimum_mb=1000),
+        runtime=runtime_min(per_input_mb=0.01, minimum_min=5),
     conda:
         "../../envs/neurokine.yaml"
     script:

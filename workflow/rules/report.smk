@@ -29,7 +29,7 @@ rule render_report:
         "results/benchmarks/render_report/all.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 15 * attempt,
+        mem_mb=mem_mb(per_input_mb=10, minimum_mb=2000),
+        runtime=runtime_min(per_input_mb=0.5, minimum_min=15),
     script:
         "../../scripts/render_report.py"

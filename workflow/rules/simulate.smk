@@ -17,7 +17,8 @@ rule simulate_demo_cohort:
         "results/benchmarks/simulate_demo_cohort/{dataset}.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        # The simulator reads only the config: sized from the cohort it is asked to build.
+        mem_mb=simulate_mem_mb,
+        runtime=simulate_runtime_min,
     script:
         "../../scripts/simulate_demo.py"

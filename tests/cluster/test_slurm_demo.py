@@ -1,0 +1,116 @@
+"""The demo workflow submitted through profiles/slurm to the real single-node SLURM cluster.
+
+Asserts that every non-local job ran as its own SLURM batch job (Snakemake's submissions,
+slurmctld's records, each job's SLURM log) and that the tables, figures and report are
+byte-identical to an uninterrupted local run of the same config. Prints the duration and the
+number of jobs. Skips only when `sbatch` is absent, and never with NEUROKINE_REQUIRE_SLURM=1.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fixtures.slurm import node_memory_mb, require_idle_node, require_slurm, scontrol_job
+from fixtures.workflow import (
+    FAST_DEMO_CONFIGS,
+    REPO,
+    clean_env,
+    differing,
+    digests,
+    outputs_of,
+    snakemake_command,
+    tail,
+    temp_debris,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.workflow]
+
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+TEST_PROFILE = REPO / "tests" / "cluster" / "profile"
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
+RULE_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
+#: Rules of the demo that are real jobs; check_curated and `all` run on the submitting host.
+CLUSTER_RULES = {"simulate_demo_cohort", "prepare_dataset", "score_cells", "aggregate_donors",
+                 "compare_groups", "plot_figures", "render_report"}
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    """The fast demo run through the user's SLURM profile plus the test overrides."""
+    require_slurm()
+    node = require_idle_node()
+    workdir = tmp_path_factory.mktemp("slurm_demo")
+    command = snakemake_command(
+        workdir, FAST_DEMO_CONFIGS, "--workflow-profile", "none", "--profile", str(SLURM_PROFILE),
+        "--profile", str(TEST_PROFILE), "--jobs", "4",
+        # Keep every job's SLURM log: the test reads them.
+        "--slurm-keep-successful-logs")
+    started = time.monotonic()
+    # The SLURM log directory is relative to where Snakemake starts: start it in workdir.
+    run = subprocess.run(command, cwd=workdir, env=clean_env(), capture_output=True, text=True,
+                         timeout=1500)
+    seconds = time.monotonic() - started
+    log = outputs_of(run)
+    assert run.returncode == 0, f"snakemake on SLURM failed (rc={run.returncode}):\n{tail(log, 8000)}"
+    submitted = SUBMITTED.findall(log)
+    local = sorted(rule for kind, rule in RULE_HEADER.findall(log) if kind == "localrule")
+    print(f"\nSLURM demo run: {seconds:.0f} s, {len(submitted)} SLURM jobs submitted, "
+          f"local jobs on the submitting host: {local}")
+    return {"workdir": workdir, "log": log, "node": node, "submitted": submitted,
+            "seconds": seconds}
+
+
+def test_every_job_ran_as_its_own_slurm_batch_job(slurm_run):
+    log, node = slurm_run["log"], slurm_run["node"]
+    run_id = RUN_ID.search(log)
+    assert run_id, f"the slurm executor did not run:\n{tail(log)}"
+    headers = RULE_HEADER.findall(log)
+    remote_rules = sorted(rule for kind, rule in headers if kind == "rule")
+    assert set(remote_rules) == CLUSTER_RULES, headers
+    submitted = slurm_run["submitted"]
+    slurm_ids = [slurm_id for _, slurm_id in submitted]
+    assert len(submitted) == len(remote_rules) == len(CLUSTER_RULES), submitted
+    assert len(set(slurm_ids)) == len(slurm_ids), f"job ids not distinct: {slurm_ids}"
+
+    ran = {}
+    for slurm_id in slurm_ids:
+        fields = scontrol_job(slurm_id)
+        assert fields["JobState"] == "COMPLETED", fields
+        assert fields["BatchFlag"] == "1", fields
+        assert fields["JobName"] == run_id.group(1), fields
+        assert fields["NodeList"] == node, fields
+        assert fields["WorkDir"] == str(slurm_run["workdir"]), fields
+        rule = re.fullmatch(r"rule_(\w+?)(_wildcards_.*)?", fields["Comment"]).group(1)
+        ran[rule] = fields
+        # The job's own SLURM log shows Snakemake running that rule inside the allocation.
+        job_log = Path(fields["StdOut"])
+        assert job_log.is_file(), fields["StdOut"]
+        text = job_log.read_text()
+        assert f"rule {rule}:" in text and "1 of 1 steps (100%) done" in text, text[-3000:]
+    assert set(ran) == CLUSTER_RULES, sorted(ran)
+
+
+def test_jobs_requested_their_rule_resources_and_fit_the_node(slurm_run):
+    capacity = node_memory_mb(slurm_run["node"])
+    for _, slurm_id in slurm_run["submitted"]:
+        fields = scontrol_job(slurm_id)
+        memory = int(fields["MinMemoryNode"].removesuffix("M"))
+        minutes = sum(int(x) * f for x, f in zip(fields["TimeLimit"].split(":"), (60, 1, 1 / 60),
+                                                  strict=True))
+        assert 1000 <= memory <= capacity, fields
+        # Every rule asks for at least 15 minutes; the profile's 120-min default is not used.
+        assert 15 <= minutes < 120, fields
+        assert fields["NumCPUs"] == "1", fields
+
+
+def test_outputs_are_byte_identical_to_a_local_run(slurm_run, fast_demo_reference):
+    local, cluster = digests(fast_demo_reference), digests(slurm_run["workdir"])
+    assert len(local) >= 12, sorted(local)
+    assert differing(local, cluster) == []
+    assert temp_debris(slurm_run["workdir"] / "results") == []
+    print(f"\n{len(local)} tables, figures and report files byte-identical to the local run")
