@@ -183,3 +183,16 @@ def test_parsing_the_snakefile_imports_no_heavy_library(demo_rules):
     # Every cluster job parses the Snakefile again (twice under SLURM): the config and
     # registry checks run then must not pull in scipy, anndata or plotting (seconds per job).
     assert demo_rules["__modules__"] == []
+
+
+@pytest.mark.cluster
+def test_every_request_on_the_last_retry_fits_the_slurm_node(demo_rules):
+    from fixtures.slurm import node_memory_mb, require_idle_node, require_slurm
+
+    require_slurm()
+    capacity = node_memory_mb(require_idle_node())
+    worst = max(row["mem_mb"] for record in job_rules(demo_rules).values()
+                for rows in record["requests"].values() for row in rows)
+    # sbatch refuses a job asking for more than a node has, so even a huge input on the last
+    # retry must fit (the default cap; sites with bigger nodes raise max_mem_mb).
+    assert worst <= capacity, (worst, capacity)
