@@ -29,6 +29,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/network.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 

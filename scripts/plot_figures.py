@@ -1,4 +1,4 @@
-"""Rule script: deterministic figures from the results tables."""
+"""Rule script: the deterministic per-dataset figures (PNG + SVG) from the results tables."""
 
 from neurokine.logs import log_to_file
 
@@ -8,12 +8,16 @@ from neurokine import figures, style  # noqa: E402
 from neurokine.io import read_tsv  # noqa: E402
 
 style.apply_style()
-dataset = snakemake.wildcards.dataset
-synthetic = snakemake.params.synthetic
-results = read_tsv(snakemake.input.tests)
-alpha = snakemake.params.alpha
-fig = figures.effect_heatmaps(results, "response", alpha, synthetic,
-                              f"{dataset}: response-module effects by disease")
-style.save_figure(fig, snakemake.output.heatmap_png, snakemake.output.heatmap_svg)
-fig = figures.qc_overview(read_tsv(snakemake.input.qc), synthetic, f"{dataset}: cells kept per QC step")
-style.save_figure(fig, snakemake.output.qc_png, snakemake.output.qc_svg)
+inputs = snakemake.input
+tables = figures.DatasetTables(
+    tests=read_tsv(inputs.tests), qc_steps=read_tsv(inputs.qc), cell_counts=read_tsv(inputs.cell_counts),
+    donor_scores=read_tsv(inputs.donor_scores), nodes=read_tsv(inputs.nodes),
+    network=read_tsv(inputs.interactions))
+settings = snakemake.params.network
+for name, fig in figures.dataset_figures(
+        tables, dataset=snakemake.wildcards.dataset, synthetic=snakemake.params.synthetic,
+        alpha=snakemake.params.alpha, min_cells=snakemake.params.min_cells,
+        min_ligand=settings["min_ligand_fraction"], min_receptor=settings["min_receptor_fraction"],
+        top_edges=settings["top_edges"]):
+    style.save_figure(fig, snakemake.output[f"{name}_png"], snakemake.output[f"{name}_svg"])
+    log.info("figure %s written", name)

@@ -6,29 +6,38 @@ log = log_to_file(snakemake.log[0])
 
 from pathlib import Path  # noqa: E402
 
-from neurokine import report  # noqa: E402
+from neurokine import references, report  # noqa: E402
 from neurokine.io import read_tsv, sha256sum, write_text  # noqa: E402
 from neurokine.resources import load_curated  # noqa: E402
 
-vocabulary, axis_list = load_curated(snakemake.input)
+inputs = snakemake.input
+vocabulary, axis_list = load_curated(inputs)
 axes = {a.id: a for a in axis_list}
-registry = snakemake.params.registry
-truths = dict(zip(snakemake.params.synthetic_datasets, snakemake.input.truths, strict=True))
+stems = snakemake.params.figure_stems
+truths = dict(zip(snakemake.params.synthetic_datasets, inputs.truths, strict=True))
 sections = []
 for i, dataset in enumerate(snakemake.params.datasets):
-    entry = registry[dataset]
-    synthetic = bool(entry.get("synthetic", False))
+    entry = snakemake.params.registry[dataset]
+    pngs = inputs.figures[i * len(stems):(i + 1) * len(stems)]
     sections.append(report.DatasetSection(
-        dataset_id=dataset, title=entry["title"], citation=entry["citation"], synthetic=synthetic,
-        results=read_tsv(snakemake.input.tests[i]), qc_steps=read_tsv(snakemake.input.qc[i]),
-        figures={"response-module effect heatmap": Path(snakemake.input.heatmaps[i]),
-                 "QC overview": Path(snakemake.input.qc_figures[i])},
+        dataset_id=dataset, title=entry["title"], citation=entry["citation"],
+        synthetic=bool(entry.get("synthetic", False)), results=read_tsv(inputs.tests[i]),
+        qc_steps=read_tsv(inputs.qc[i]), figures=dict(zip(stems, map(Path, pngs), strict=True)),
         truth=read_tsv(truths[dataset]) if dataset in truths else None,
+        cell_counts=read_tsv(inputs.cell_counts[i]), network=read_tsv(inputs.interactions[i]),
+        evidence=read_tsv(inputs.evidence[i]), registry=entry,
     ))
-checksums = {f"{Path(p).parent.name}/{Path(p).name}": sha256sum(p)
-             for p in [*snakemake.input.axes, snakemake.input.cell_types]}
+cross = report.CrossDataset(
+    figures={Path(p).stem: Path(p) for p in inputs.cross_figures}, therapy=read_tsv(inputs.therapy),
+    meta=read_tsv(inputs.meta[0]) if inputs.meta else None)
+resource_checksums = {f"{Path(p).parent.name}/{Path(p).name}": sha256sum(p)
+                      for p in [*inputs.axes, inputs.cell_types]}
+outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.figures, *inputs.cross_figures,
+           inputs.therapy, *inputs.meta]
 html = report.render_report(
     Path(report.__file__).parent / "templates", title=snakemake.params.title, sections=sections,
-    axes=axes, config=snakemake.config, resource_checksums=checksums, alpha=snakemake.params.alpha)
+    axes=axes, config=snakemake.config, resource_checksums=resource_checksums,
+    alpha=snakemake.params.alpha, cross=cross, reference_provenance=references.provenance(),
+    output_checksums={str(p): sha256sum(p) for p in outputs})
 write_text(html, snakemake.output.html)
-log.info("report written with %d dataset sections", len(sections))
+log.info("report written: %d dataset sections, %d bytes", len(sections), len(html.encode()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,4 +71,23 @@ def fast_demo_reference(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("fast_demo_reference")
     run = run_workflow(workdir)
     assert run.returncode == 0, tail(outputs_of(run))
+    return workdir
+
+
+def run_demo_snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+    """The real `snakemake` command on the reduced demo config, in workdir."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(workdir), "--cores", "2",
+               "--configfile", str(REPO / "config/config.yaml"),
+               str(REPO / "tests/workflow/small_demo.yaml"), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """One end-to-end run of the reduced demo, shared by every test that needs its outputs
+    (workflow checks, report zip, the browser test), so CI pays for the run once."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run = run_demo_snakemake(workdir)
+    assert run.returncode == 0, run.stderr[-4000:]
     return workdir

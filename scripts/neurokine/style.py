@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: figures are built on clusters and in CI without a display
 
 import matplotlib.pyplot as plt
+from matplotlib import font_manager
 
 from neurokine import SYNTHETIC_LABEL
 from neurokine.io import atomic_path
@@ -17,26 +18,74 @@ from neurokine.io import atomic_path
 #: Diverging map for signed effects; grey marks cells that were not tested.
 EFFECT_CMAP = "RdBu_r"
 NOT_TESTED_COLOUR = "#d9d9d9"
+#: Sequential map for expression levels (dot plots, network strength).
+LEVEL_CMAP = "viridis"
+UP_COLOUR = "#b2182b"
+DOWN_COLOUR = "#2166ac"
+NEUTRAL_COLOUR = "#4d4d4d"
+#: Clinical outcome of targeting an axis -> colour of its cell in the therapy panel.
+OUTCOME_COLOURS = {
+    "beneficial": "#1a9850", "harmful": "#d73027", "failed": "#fdae61", "mixed": "#fee08b",
+    "withdrawn": "#969696", "untested": "#f0f0f0", "none": "#ffffff",
+}
+#: Colour per disease group (others get a stable grey).
+GROUP_COLOURS = {
+    "control": "#7f7f7f", "MS": "#1f77b4", "NMOSD": "#ff7f0e", "neurosarcoidosis": "#2ca02c",
+    "ICANS": "#9467bd",
+}
+FONT_FAMILY = "DejaVu Sans"
+
+
+def group_colour(group: str) -> str:
+    """Colour of a disease group; unknown groups are grey so figures never fail on new labels."""
+    return GROUP_COLOURS.get(str(group), "#8c8c8c")
+
+
+def _pin_bundled_font() -> None:
+    """Use the DejaVu Sans that ships inside matplotlib, never a system copy of another version.
+
+    A system DejaVu (e.g. pulled in by a browser package) may differ glyph by glyph from the
+    bundled one; which one matplotlib picks depends on its font cache, so the same figure could
+    differ between machines. Dropping system copies makes the choice fixed.
+    """
+    bundled = str(Path(matplotlib.get_data_path()) / "fonts" / "ttf")
+    manager = font_manager.fontManager
+    kept = [f for f in manager.ttflist
+            if not (f.name == FONT_FAMILY and not str(f.fname).startswith(bundled))]
+    if len(kept) != len(manager.ttflist):
+        manager.ttflist = kept
+        manager._findfont_cached.cache_clear()  # the lookup cache still points at removed files
 
 
 def apply_style() -> None:
     """Set fonts, sizes and the SVG hash salt so every figure looks alike and reproduces exactly."""
     # SOURCE_DATE_EPOCH and hashsalt remove the two sources of SVG churn: dates and random ids.
     os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    _pin_bundled_font()
     matplotlib.rcParams.update({
-        "font.family": "DejaVu Sans",  # ships with matplotlib, so glyphs are identical everywhere
+        "font.family": FONT_FAMILY,
         "font.size": 9,
         "axes.titlesize": 10,
         "axes.labelsize": 9,
         "xtick.labelsize": 8,
         "ytick.labelsize": 8,
+        "legend.fontsize": 8,
         "figure.dpi": 100,
         "savefig.dpi": 150,
         "svg.hashsalt": "neurokine",
         "svg.fonttype": "path",
         "axes.spines.top": False,
         "axes.spines.right": False,
+        # Labels come from data: a '$' in a cell-type name must print, not start mathtext.
+        "text.parse_math": False,
+        "text.usetex": False,
+        "path.simplify": True,
     })
+
+
+def bundled_font_path() -> str:
+    """File of the font every figure uses (for provenance and tests)."""
+    return font_manager.findfont(font_manager.FontProperties(family=FONT_FAMILY), fallback_to_default=False)
 
 
 def mark_synthetic(fig: plt.Figure) -> None:

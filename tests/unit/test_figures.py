@@ -1,11 +1,19 @@
-"""Figures are byte-identical on rerun and carry the synthetic label when asked."""
+"""Figures are byte-identical on rerun, carry the synthetic label when asked, and print labels as text."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import matplotlib
 import numpy as np
 import pandas as pd
+import pytest
+from _synthetic_tables import SENDER, synthetic_tables
 
-from neurokine import SYNTHETIC_LABEL, figures, style
+from neurokine import SYNTHETIC_LABEL, figures, style, therapy
+
+MALICIOUS = "<img src=x onerror=alert(1)>"
 
 
 def results_table():
@@ -14,9 +22,10 @@ def results_table():
     for contrast in ("MS_vs_control", "NMOSD_vs_control"):
         for axis in ("TNF", "IL6", "IFN_I"):
             for cell_type in ("mono_classical", "CD8_T"):
-                rows.append({"contrast": contrast, "module": "response", "axis": axis,
+                rows.append({"contrast": contrast, "module": "response", "axis": axis, "tissue": "CSF",
                              "cell_type": cell_type, "hedges_g": rng.normal(),
-                             "fdr": 0.001 if axis == "TNF" else 0.5})
+                             "fdr": 0.001 if axis == "TNF" else 0.5, "n_donors_case": 6,
+                             "n_donors_reference": 5})
     return pd.DataFrame(rows)
 
 
@@ -28,11 +37,37 @@ def render(tmp_path, name, synthetic=True):
     return png, svg
 
 
+def render_all(directory: Path, tables: figures.DatasetTables, synthetic: bool = True) -> dict[str, Path]:
+    """Every per-dataset figure as PNG and SVG in directory."""
+    style.apply_style()
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, fig in figures.dataset_figures(tables, dataset="toy", synthetic=synthetic, alpha=0.05,
+                                             min_cells=10, min_ligand=0.5, min_receptor=0.1):
+        written[f"{name}.png"], written[f"{name}.svg"] = directory / f"{name}.png", directory / f"{name}.svg"
+        style.save_figure(fig, written[f"{name}.png"], written[f"{name}.svg"])
+    return written
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return synthetic_tables()
+
+
 def test_rerun_is_byte_identical(tmp_path):
     first = render(tmp_path, "a")
     second = render(tmp_path, "b")
     for one, two in zip(first, second, strict=True):
         assert one.read_bytes() == two.read_bytes()
+
+
+def test_every_dataset_figure_is_byte_identical_on_rerun(tmp_path, tables):
+    first = render_all(tmp_path / "one", tables)
+    second = render_all(tmp_path / "two", tables)
+    assert sorted(first) == sorted(f"{n}.{e}" for n in figures.DATASET_FIGURES for e in ("png", "svg"))
+    changed = [k for k in first if first[k].read_bytes() != second[k].read_bytes()]
+    assert changed == []
+    assert all(first[k].stat().st_size > 5000 for k in first)  # something was drawn
 
 
 def test_svg_has_no_date_and_says_synthetic(tmp_path):
@@ -50,3 +85,57 @@ def test_real_data_figures_carry_no_synthetic_label(tmp_path):
 def test_significance_marks():
     assert [figures.significance_mark(q, 0.05) for q in (0.0001, 0.004, 0.04, 0.2, np.nan)] == [
         "***", "**", "*", "", ""]
+
+
+def test_heatmap_labels_carry_donor_counts():
+    labels = figures.donor_count_labels(results_table(), "MS_vs_control", "response", "CSF")
+    assert labels == {"CD8_T": "CD8_T (6/5)", "mono_classical": "mono_classical (6/5)"}
+
+
+def test_labels_from_data_stay_text_in_every_figure(tmp_path):
+    """A hostile cell-type name (markup, mathtext) draws as text and leaves the SVG well formed."""
+    hostile = synthetic_tables(rename={SENDER: MALICIOUS, "B_naive": "$\\alpha$ cells"})
+    written = render_all(tmp_path, hostile)
+    for name, path in written.items():
+        if name.endswith(".svg"):
+            root = ET.fromstring(path.read_bytes())  # well-formed XML despite the label
+            for element in root.iter():
+                assert element.tag.rsplit("}", 1)[-1] not in ("img", "script", "foreignObject")
+                assert not [a for a in element.attrib if a.lower().startswith("on")]
+                if element.tag.endswith("}image"):  # colour bars are embedded rasters, nothing else
+                    href = next(v for k, v in element.attrib.items() if k.endswith("href"))
+                    assert href.startswith("data:image/png;base64,")
+            assert "onerror=alert" not in path.read_text().replace("onerror=alert(1)&gt;", "")
+    heatmap = (tmp_path / "network.svg").read_text()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in heatmap  # kept as an escaped text comment
+
+
+def test_figures_use_the_bundled_font():
+    style.apply_style()
+    assert Path(style.bundled_font_path()).is_relative_to(Path(matplotlib.get_data_path()))
+    assert matplotlib.rcParams["text.parse_math"] is False
+
+
+def test_forest_rows_without_and_with_meta(tables):
+    rows = figures.forest_rows(tables.tests, None, 0.05, limit=3)
+    assert rows["order"].nunique() == 3 and not rows["pooled"].any()
+    assert (rows["ci_low"] < rows["estimate"]).all() and (rows["estimate"] < rows["ci_high"]).all()
+    top = tables.tests[tables.tests["status"] == "tested"].sort_values("fdr").iloc[0]
+    meta = pd.DataFrame([{"contrast": top["contrast"], "tissue": top["tissue"], "signature": top["signature"],
+                          "cell_type": top["cell_type"], "status": "tested", "effect": 2.0, "ci_low": 1.0,
+                          "ci_high": 3.0, "p_value": 1e-4, "fdr": 1e-3, "n_donors_case": 12,
+                          "n_donors_reference": 12}])
+    with_meta = figures.forest_rows(tables.tests, meta, 0.05)
+    assert with_meta["pooled"].sum() == 1
+    assert with_meta.loc[with_meta["pooled"], "estimate"].item() == 2.0
+
+
+def test_cross_dataset_figures_render(tmp_path, tables, axes):
+    style.apply_style()
+    observed = therapy.observed_signal(tables.tests, 0.05, tables.network)
+    table = therapy.therapy_table({a.id: a for a in axes}, observed, ["MS", "NMOSD"], ["toy"])
+    for name, fig in (("therapy", figures.therapy_panel(table, 0.05, True, "t")),
+                      ("forest", figures.forest_plot(figures.forest_rows(tables.tests, None, 0.05), False,
+                                                     True, "f"))):
+        style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
+        assert SYNTHETIC_LABEL in (tmp_path / f"{name}.svg").read_text()

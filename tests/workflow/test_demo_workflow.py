@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_demo_snakemake
 
+from neurokine import network
 from neurokine.evaluation import recovery_summary
+from neurokine.figures import CROSS_DATASET_FIGURES, DATASET_FIGURES
+from neurokine.signatures import load_axes
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
@@ -25,11 +28,7 @@ DETERMINISTIC = ("*.tsv", "*.png", "*.svg", "*.html")
 
 def snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
     """Run the workflow's Snakefile in workdir with the reduced demo config."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--cores", "2",
-               "--configfile", str(REPO / "config/config.yaml"),
-               str(REPO / "tests/workflow/small_demo.yaml"), *extra]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+    return run_demo_snakemake(workdir, *extra)
 
 
 def digests(workdir: Path) -> dict[str, str]:
@@ -37,14 +36,6 @@ def digests(workdir: Path) -> dict[str, str]:
     files = [p for pattern in DETERMINISTIC for p in (workdir / "results").rglob(pattern)
              if "benchmarks" not in p.parts]
     return {str(p.relative_to(workdir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("demo")
-    run = snakemake(workdir)
-    assert run.returncode == 0, run.stderr[-4000:]
-    return workdir
 
 
 def test_planted_effects_are_recovered_and_nulls_stay_quiet(demo_run):
@@ -60,14 +51,14 @@ def test_planted_effects_are_recovered_and_nulls_stay_quiet(demo_run):
 def test_every_table_and_figure_says_synthetic(demo_run):
     html = (demo_run / "results/report/index.html").read_text()
     assert "SYNTHETIC DEMO DATA" in html
-    svg = (demo_run / "results/figures/demo_synthetic/effect_heatmap.svg").read_text()
-    assert "SYNTHETIC DEMO DATA" in svg
+    for svg in (demo_run / "results/figures").rglob("*.svg"):
+        assert "SYNTHETIC DEMO DATA" in svg.read_text(), svg
     for table in (demo_run / "results").rglob("*.tsv"):
         if "benchmarks" in table.parts:
             continue
         if table.parent.name == "resources":  # the curated-resource check: no data in it
             continue
-        if table.parent.name == "meta":  # cross-dataset tables name their datasets in a column
+        if table.parent.name in ("meta", "cross_dataset"):  # cross-dataset tables name their datasets
             assert "demo_synthetic" in table.read_text(), table
         else:
             assert "demo_synthetic" in str(table), table  # every table is filed under the demo id
@@ -85,3 +76,52 @@ def test_second_run_changes_nothing_and_forced_rerun_is_byte_identical(demo_run)
     after = digests(demo_run)
     changed = sorted(k for k in before if before[k] != after.get(k))
     assert changed == []
+
+
+def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
+    """Every planted ligand (sender) effect whose sender is testable shows up as changed
+    sender -> receiver interactions with the planted sign, and nulls stay quiet."""
+    axes = {a.id: a for a in load_axes(REPO / "resources/signatures/axes",
+                                       REPO / "workflow/schemas/axis.schema.yaml")}
+    tests = pd.read_csv(demo_run / "results/network/demo_synthetic/interaction_tests.tsv", sep="\t")
+    truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
+    recovery = network.network_recovery(truth, tests, axes, alpha=0.05)
+    false = network.network_false_positives(truth, tests, axes, alpha=0.05)
+    tested = (tests["status"] == "tested").sum()
+    print(f"network: {len(tests)} rows, {tested} tested; planted sender changes recovered "
+          f"{int(recovery['recovered'].sum())}/{len(recovery)}; unexplained significant {len(false)}")
+    senders = recovery[recovery["side"] == "sender"]
+    assert len(senders) == 2  # MS TNF in CD4_T_memory, ICANS IL1 in mono_classical
+    assert senders["recovered"].sum() >= 1
+    assert (senders["n_wrong_sign"] == 0).all()
+    assert len(false) <= max(2, 0.01 * tested)
+
+
+def test_evidence_table_and_every_figure_are_built(demo_run):
+    evidence = pd.read_csv(demo_run / "results/network/demo_synthetic/evidence.tsv", sep="\t")
+    assert list(evidence.columns) == network.EVIDENCE_COLUMNS
+    planted = evidence[(evidence["contrast"] == "NMOSD_vs_control") & (evidence["axis"] == "IFN_I")
+                       & (evidence["cell_type"] == "CD4_T_memory")]
+    assert planted["response_changed"].all()  # the planted IFN-I response footprint
+    for stem in DATASET_FIGURES:
+        for ext in ("png", "svg"):
+            assert (demo_run / f"results/figures/demo_synthetic/{stem}.{ext}").stat().st_size > 5000
+    for stem in CROSS_DATASET_FIGURES:
+        assert (demo_run / f"results/figures/cross_dataset/{stem}.png").exists()
+    html = (demo_run / "results/report/index.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)
+    print(f"report {len(html.encode())} bytes, {len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)} figures")
+
+
+def test_snakemake_report_zip_packs_every_figure_and_table(demo_run):
+    """`snakemake --report report.zip` works and contains each registered figure and table."""
+    import zipfile
+
+    run = snakemake(demo_run, "--report", str(demo_run / "report.zip"))
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    names = zipfile.ZipFile(demo_run / "report.zip").namelist()
+    expected = [*(f"{s}.png" for s in DATASET_FIGURES), *(f"{s}.png" for s in CROSS_DATASET_FIGURES),
+                "signature_tests.tsv", "interaction_tests.tsv", "evidence.tsv", "node_scores.tsv",
+                "therapy_panel.tsv", "index.html"]
+    missing = [e for e in expected if not any(n.endswith("/" + e) for n in names)]
+    assert missing == [], names[:50]

@@ -73,7 +73,10 @@ def raw_counts(wildcards):
 
 def final_outputs():
     """Targets of the default run: the report plus each dataset's tables and figures."""
-    return ["results/report/index.html", "results/compare/meta/meta_analysis.tsv"] + expand(
+    return ["results/report/index.html", "results/compare/meta/meta_analysis.tsv",
+            "results/figures/cross_dataset/forest_plot.svg",
+            "results/figures/cross_dataset/therapy_panel.svg"] + expand(
         ["results/compare/{dataset}/signature_tests.tsv",
          "results/compare/{dataset}/response_enrichment.tsv",
-         "results/figures/{dataset}/effect_heatmap.svg"], dataset=DATASETS)
+         "results/network/{dataset}/interaction_tests.tsv",
+         "results/figures/{dataset}/{stem}.svg"], dataset=DATASETS, stem=DATASET_FIGURES)

@@ -6,11 +6,26 @@ rule compare_groups:
         pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
         **CURATED,
     output:
-        tests="results/compare/{dataset}/signature_tests.tsv",
-        pseudobulk_tests="results/compare/{dataset}/pseudobulk_tests.tsv",
+        tests=report(
+            "results/compare/{dataset}/signature_tests.tsv",
+            caption="../report/signature_tests.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
+        pseudobulk_tests=report(
+            "results/compare/{dataset}/pseudobulk_tests.tsv",
+            caption="../report/pseudobulk_tests.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
         donor_values="results/compare/{dataset}/donor_values.tsv",
         composition="results/compare/{dataset}/composition.tsv",
-        composition_tests="results/compare/{dataset}/composition_tests.tsv",
+        composition_tests=report(
+            "results/compare/{dataset}/composition_tests.tsv",
+            caption="../report/composition_tests.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
     params:
         compare=config["compare"],
         min_gene_coverage=config["scoring"]["min_gene_coverage"],
@@ -34,7 +49,12 @@ rule response_enrichment:
         pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
         **CURATED,
     output:
-        enrichment="results/compare/{dataset}/response_enrichment.tsv",
+        enrichment=report(
+            "results/compare/{dataset}/response_enrichment.tsv",
+            caption="../report/response_enrichment.rst",
+            category="Tables",
+            subcategory="{dataset}",
+        ),
     params:
         compare=config["compare"],
         seed=config["seed"],
@@ -58,7 +78,12 @@ rule meta_analysis:
     input:
         tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
     output:
-        meta="results/compare/meta/meta_analysis.tsv",
+        meta=report(
+            "results/compare/meta/meta_analysis.tsv",
+            caption="../report/meta_analysis.rst",
+            category="Tables",
+            subcategory="cross-dataset",
+        ),
     params:
         datasets=DATASETS,
     conda:

@@ -1,25 +1,52 @@
+# Deterministic figures (PNG + SVG, byte-identical on rerun) per dataset and across datasets.
+# Every PNG is registered with report() so `snakemake --report report.zip` packs it with a caption.
+
+DATASET_FIGURES = {
+    # file stem: (caption, report category)
+    "overview": ("overview.rst", "Overview"),
+    "composition": ("composition.rst", "Overview"),
+    "effect_heatmap": ("effect_heatmap.rst", "Comparisons"),
+    "top_findings": ("top_findings.rst", "Comparisons"),
+    "dot_plot": ("dot_plot.rst", "Networks"),
+    "network": ("network.rst", "Networks"),
+    "differential_network": ("differential_network.rst", "Networks"),
+    "top_interactions": ("top_interactions.rst", "Networks"),
+}
+META_TABLE = "results/compare/meta/meta_analysis.tsv"
+
+
+def dataset_figure_outputs():
+    """PNG (registered for the report) and SVG output of every per-dataset figure."""
+    outputs = {}
+    for stem, (caption, category) in DATASET_FIGURES.items():
+        outputs[f"{stem}_png"] = report(f"results/figures/{{dataset}}/{stem}.png",
+                                        caption=f"../report/{caption}", category=category,
+                                        subcategory="{dataset}")
+        outputs[f"{stem}_svg"] = f"results/figures/{{dataset}}/{stem}.svg"
+    return outputs
+
+
+def meta_table(wildcards):
+    """The cross-dataset meta-analysis table, when a rule of this workflow produces it."""
+    produced = any(META_TABLE in map(str, r.output) for r in workflow.rules)
+    return [META_TABLE] if produced else []
+
+
 rule plot_figures:
     input:
         tests="results/compare/{dataset}/signature_tests.tsv",
         qc="results/prepared/{dataset}/qc_steps.tsv",
+        cell_counts="results/aggregate/{dataset}/cell_counts.tsv",
+        donor_scores="results/aggregate/{dataset}/donor_scores.tsv",
+        nodes="results/network/{dataset}/node_scores.tsv",
+        interactions="results/network/{dataset}/interaction_tests.tsv",
     output:
-        heatmap_png=report(
-            "results/figures/{dataset}/effect_heatmap.png",
-            caption="../report/effect_heatmap.rst",
-            category="Comparisons",
-            subcategory="{dataset}",
-        ),
-        heatmap_svg="results/figures/{dataset}/effect_heatmap.svg",
-        qc_png=report(
-            "results/figures/{dataset}/qc_overview.png",
-            caption="../report/qc_overview.rst",
-            category="Quality control",
-            subcategory="{dataset}",
-        ),
-        qc_svg="results/figures/{dataset}/qc_overview.svg",
+        **dataset_figure_outputs(),
     params:
         synthetic=lambda wildcards: is_synthetic(wildcards.dataset),
         alpha=config["compare"]["fdr_alpha"],
+        min_cells=config["compare"]["min_cells_per_donor"],
+        network=network_settings(),
     conda:
         "../../envs/neurokine.yaml"
     log:
@@ -32,3 +59,46 @@ rule plot_figures:
         runtime=runtime_min(per_input_mb=1, minimum_min=15),
     script:
         "../../scripts/plot_figures.py"
+
+
+rule plot_cross_dataset:
+    input:
+        tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
+        interactions=expand("results/network/{dataset}/interaction_tests.tsv", dataset=DATASETS),
+        meta=meta_table,
+        **CURATED,
+    output:
+        forest_png=report(
+            "results/figures/cross_dataset/forest_plot.png",
+            caption="../report/forest_plot.rst",
+            category="Cross-dataset",
+        ),
+        forest_svg="results/figures/cross_dataset/forest_plot.svg",
+        therapy_png=report(
+            "results/figures/cross_dataset/therapy_panel.png",
+            caption="../report/therapy_panel.rst",
+            category="Cross-dataset",
+        ),
+        therapy_svg="results/figures/cross_dataset/therapy_panel.svg",
+        therapy_table=report(
+            "results/figures/cross_dataset/therapy_panel.tsv",
+            caption="../report/therapy_table.rst",
+            category="Tables",
+            subcategory="cross-dataset",
+        ),
+    params:
+        synthetic=any(is_synthetic(d) for d in DATASETS),
+        alpha=config["compare"]["fdr_alpha"],
+        diseases=list(dict.fromkeys(c["case"] for c in config["compare"]["contrasts"])),
+    conda:
+        "../../envs/neurokine.yaml"
+    log:
+        "logs/plot_cross_dataset/all.log",
+    benchmark:
+        "results/benchmarks/plot_cross_dataset/all.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(per_input_mb=20, minimum_mb=2000),
+        runtime=runtime_min(per_input_mb=1, minimum_min=15),
+    script:
+        "../../scripts/plot_cross_dataset.py"

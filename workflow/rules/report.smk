@@ -1,9 +1,23 @@
+# The self-contained HTML report over all datasets (figures and tables embedded as data URIs).
+
+
+def report_figures(dataset):
+    """PNG of every per-dataset figure of one dataset, in report order."""
+    return [f"results/figures/{dataset}/{stem}.png" for stem in DATASET_FIGURES]
+
+
 rule render_report:
     input:
         tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
         qc=expand("results/prepared/{dataset}/qc_steps.tsv", dataset=DATASETS),
-        heatmaps=expand("results/figures/{dataset}/effect_heatmap.png", dataset=DATASETS),
-        qc_figures=expand("results/figures/{dataset}/qc_overview.png", dataset=DATASETS),
+        cell_counts=expand("results/aggregate/{dataset}/cell_counts.tsv", dataset=DATASETS),
+        interactions=expand("results/network/{dataset}/interaction_tests.tsv", dataset=DATASETS),
+        evidence=expand("results/network/{dataset}/evidence.tsv", dataset=DATASETS),
+        figures=[f for d in DATASETS for f in report_figures(d)],
+        cross_figures=["results/figures/cross_dataset/forest_plot.png",
+                       "results/figures/cross_dataset/therapy_panel.png"],
+        therapy="results/figures/cross_dataset/therapy_panel.tsv",
+        meta=meta_table,
         truths=expand(
             "results/simulated/{dataset}/planted_effects.tsv",
             dataset=[d for d in DATASETS if is_synthetic(d)],
@@ -17,6 +31,7 @@ rule render_report:
         ),
     params:
         datasets=DATASETS,
+        figure_stems=list(DATASET_FIGURES),
         synthetic_datasets=[d for d in DATASETS if is_synthetic(d)],
         registry={d: DATASET_RULES.registry[d] for d in DATASETS},
         title=config["report"]["title"],

@@ -1,0 +1,30 @@
+"""Rule script: forest plot and therapy panel over all datasets, and the therapy table."""
+
+from neurokine.logs import log_to_file
+
+log = log_to_file(snakemake.log[0])
+
+import pandas as pd  # noqa: E402
+
+from neurokine import figures, style, therapy  # noqa: E402
+from neurokine.io import read_tsv, write_tsv  # noqa: E402
+from neurokine.resources import load_curated  # noqa: E402
+
+style.apply_style()
+vocabulary, axis_list = load_curated(snakemake.input)
+alpha, synthetic = snakemake.params.alpha, snakemake.params.synthetic
+tests = pd.concat([read_tsv(p) for p in snakemake.input.tests], ignore_index=True)
+interactions = pd.concat([read_tsv(p) for p in snakemake.input.interactions], ignore_index=True)
+meta = read_tsv(snakemake.input.meta[0]) if snakemake.input.meta else None
+rows = figures.forest_rows(tests, meta, alpha)
+style.save_figure(figures.forest_plot(rows, meta is not None, synthetic, "Top findings across datasets"),
+                  snakemake.output.forest_png, snakemake.output.forest_svg)
+observed = therapy.observed_signal(tests, alpha, interactions)
+table = therapy.therapy_table({a.id: a for a in axis_list}, observed, snakemake.params.diseases,
+                              sorted(tests["dataset_id"].astype(str).unique()))
+style.save_figure(figures.therapy_panel(table, alpha, synthetic,
+                                        "Observed signal beside the outcome of targeting each axis"),
+                  snakemake.output.therapy_png, snakemake.output.therapy_svg)
+write_tsv(table, snakemake.output.therapy_table, sort_by=["axis", "disease"])
+log.info("forest plot with %d rows; therapy table with %d axis x disease rows, %d paradoxes",
+         len(rows), len(table), int(table["paradox"].sum()))
