@@ -139,3 +139,15 @@ def test_cross_dataset_figures_render(tmp_path, tables, axes):
                                                      True, "f"))):
         style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
         assert SYNTHETIC_LABEL in (tmp_path / f"{name}.svg").read_text()
+
+
+def test_workflow_registers_every_figure_with_a_caption(repo):
+    """common.smk lists the same figure stems, in the same order, each with a caption file."""
+    import re
+
+    text = (repo / "workflow/rules/common.smk").read_text()
+    block = text.split("DATASET_FIGURES = {", 1)[1].split("}", 1)[0]
+    entries = re.findall(r'"(\w+)": \("(\w+\.rst)", "[\w -]+"\)', block)
+    assert [stem for stem, _ in entries] == list(figures.DATASET_FIGURES)
+    for _, caption in entries:
+        assert (repo / "workflow/report" / caption).is_file()

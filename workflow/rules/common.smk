@@ -80,3 +80,51 @@ def final_outputs():
          "results/compare/{dataset}/response_enrichment.tsv",
          "results/network/{dataset}/interaction_tests.tsv",
          "results/figures/{dataset}/{stem}.svg"], dataset=DATASETS, stem=DATASET_FIGURES)
+
+
+##### network, figures and report helpers #####
+
+def network_settings():
+    """Network thresholds from config, with the schema's defaults for keys left out."""
+    block = config.get("network", {})
+    return {"min_ligand_fraction": block.get("min_ligand_fraction", 0.1),
+            "min_receptor_fraction": block.get("min_receptor_fraction", 0.1),
+            "top_edges": block.get("top_edges", 15)}
+
+
+# Per-dataset figures: file stem -> (caption file, report category); the order is the report's
+# (scripts/neurokine/figures.py: DATASET_FIGURES lists the same stems).
+DATASET_FIGURES = {
+    # file stem: (caption, report category)
+    "overview": ("overview.rst", "Overview"),
+    "composition": ("composition.rst", "Overview"),
+    "effect_heatmap": ("effect_heatmap.rst", "Comparisons"),
+    "top_findings": ("top_findings.rst", "Comparisons"),
+    "dot_plot": ("dot_plot.rst", "Networks"),
+    "network": ("network.rst", "Networks"),
+    "differential_network": ("differential_network.rst", "Networks"),
+    "top_interactions": ("top_interactions.rst", "Networks"),
+}
+META_TABLE = "results/compare/meta/meta_analysis.tsv"
+
+
+def dataset_figure_outputs():
+    """PNG (registered for the report) and SVG output of every per-dataset figure."""
+    outputs = {}
+    for stem, (caption, category) in DATASET_FIGURES.items():
+        outputs[f"{stem}_png"] = report(f"results/figures/{{dataset}}/{stem}.png",
+                                        caption=f"../report/{caption}", category=category,
+                                        subcategory="{dataset}")
+        outputs[f"{stem}_svg"] = f"results/figures/{{dataset}}/{stem}.svg"
+    return outputs
+
+
+def meta_table(wildcards):
+    """The cross-dataset meta-analysis table, when a rule of this workflow produces it."""
+    produced = any(META_TABLE in map(str, r.output) for r in workflow.rules)
+    return [META_TABLE] if produced else []
+
+
+def report_figures(dataset):
+    """PNG of every per-dataset figure of one dataset, in report order."""
+    return [f"results/figures/{dataset}/{stem}.png" for stem in DATASET_FIGURES]

@@ -1,37 +1,6 @@
 # Deterministic figures (PNG + SVG, byte-identical on rerun) per dataset and across datasets.
 # Every PNG is registered with report() so `snakemake --report report.zip` packs it with a caption.
 
-DATASET_FIGURES = {
-    # file stem: (caption, report category)
-    "overview": ("overview.rst", "Overview"),
-    "composition": ("composition.rst", "Overview"),
-    "effect_heatmap": ("effect_heatmap.rst", "Comparisons"),
-    "top_findings": ("top_findings.rst", "Comparisons"),
-    "dot_plot": ("dot_plot.rst", "Networks"),
-    "network": ("network.rst", "Networks"),
-    "differential_network": ("differential_network.rst", "Networks"),
-    "top_interactions": ("top_interactions.rst", "Networks"),
-}
-META_TABLE = "results/compare/meta/meta_analysis.tsv"
-
-
-def dataset_figure_outputs():
-    """PNG (registered for the report) and SVG output of every per-dataset figure."""
-    outputs = {}
-    for stem, (caption, category) in DATASET_FIGURES.items():
-        outputs[f"{stem}_png"] = report(f"results/figures/{{dataset}}/{stem}.png",
-                                        caption=f"../report/{caption}", category=category,
-                                        subcategory="{dataset}")
-        outputs[f"{stem}_svg"] = f"results/figures/{{dataset}}/{stem}.svg"
-    return outputs
-
-
-def meta_table(wildcards):
-    """The cross-dataset meta-analysis table, when a rule of this workflow produces it."""
-    produced = any(META_TABLE in map(str, r.output) for r in workflow.rules)
-    return [META_TABLE] if produced else []
-
-
 rule plot_figures:
     input:
         tests="results/compare/{dataset}/signature_tests.tsv",

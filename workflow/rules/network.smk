@@ -2,14 +2,6 @@
 # against the reference group with the compare stage's statistics (scripts/neurokine/network.py).
 
 
-def network_settings():
-    """Network thresholds from config, with the schema's defaults for keys left out."""
-    block = config.get("network", {})
-    return {"min_ligand_fraction": block.get("min_ligand_fraction", 0.1),
-            "min_receptor_fraction": block.get("min_receptor_fraction", 0.1),
-            "top_edges": block.get("top_edges", 15)}
-
-
 rule build_network:
     input:
         gene_detection="results/aggregate/{dataset}/gene_detection.tsv",

@@ -1,11 +1,6 @@
 # The self-contained HTML report over all datasets (figures and tables embedded as data URIs).
 
 
-def report_figures(dataset):
-    """PNG of every per-dataset figure of one dataset, in report order."""
-    return [f"results/figures/{dataset}/{stem}.png" for stem in DATASET_FIGURES]
-
-
 rule render_report:
     input:
         tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
