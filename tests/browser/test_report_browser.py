@@ -3,7 +3,8 @@ and a cell type named like an HTML injection shows as text (no element, no alert
 
 Needs Debian's `chromium` and `chromium-driver` (installed by .ci/run) and selenium from
 requirements-test.txt. Without them the test skips, unless NEUROKINE_REQUIRE_BROWSER=1 (set in
-CI), where a missing browser is a failure. Screenshots go to tests/artifacts/ (git-ignored).
+CI), where a missing browser is a failure. NEUROKINE_CHROMIUM / NEUROKINE_CHROMEDRIVER point at
+other binaries. Screenshots go to tests/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -35,16 +36,35 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
+def find_binary(variable: str, *names: str) -> str | None:
+    """A browser binary: the path in `variable` if set (it must exist), else the first on PATH."""
+    if os.environ.get(variable):
+        path = os.environ[variable]
+        return path if Path(path).is_file() else None
+    return next((found for found in map(shutil.which, names) if found), None)
+
+
+def test_a_missing_browser_fails_when_ci_requires_it(monkeypatch):
+    """The fail-not-skip switch itself: CI sets NEUROKINE_REQUIRE_BROWSER=1."""
+    monkeypatch.setenv("NEUROKINE_CHROMIUM", "/nonexistent/chromium")
+    assert find_binary("NEUROKINE_CHROMIUM", "chromium") is None
+    monkeypatch.setenv("NEUROKINE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="requires the browser test"):
+        unavailable("Chromium not found")
+    monkeypatch.delenv("NEUROKINE_REQUIRE_BROWSER")
+    with pytest.raises(pytest.skip.Exception):
+        unavailable("Chromium not found")
+
+
+@pytest.fixture(scope="session")  # session scope like demo_run, so a missing browser stops first
 def driver():
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
         unavailable("selenium is not installed (pip install -r requirements-test.txt)")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    chromedriver = shutil.which("chromedriver") or (
-        "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+    chromium = find_binary("NEUROKINE_CHROMIUM", "chromium", "chromium-browser")
+    chromedriver = find_binary("NEUROKINE_CHROMEDRIVER", "chromedriver")
     if not chromium or not chromedriver:
         unavailable("Chromium or chromedriver not found (apt-get install chromium chromium-driver)")
     profile = tempfile.mkdtemp(prefix="neurokine-chromium-")
