@@ -17,7 +17,8 @@ tests = pd.concat([read_tsv(p) for p in snakemake.input.tests], ignore_index=Tru
 interactions = pd.concat([read_tsv(p) for p in snakemake.input.interactions], ignore_index=True)
 meta = read_tsv(snakemake.input.meta[0]) if snakemake.input.meta else None
 rows = figures.forest_rows(tests, meta, alpha)
-style.save_figure(figures.forest_plot(rows, meta is not None, synthetic, "Top findings across datasets"),
+pooled = meta is not None and bool((meta["status"] == "tested").any())
+style.save_figure(figures.forest_plot(rows, pooled, synthetic, "Top findings across datasets"),
                   snakemake.output.forest_png, snakemake.output.forest_svg)
 observed = therapy.observed_signal(tests, alpha, interactions)
 table = therapy.therapy_table({a.id: a for a in axis_list}, observed, snakemake.params.diseases,

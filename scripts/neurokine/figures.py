@@ -652,7 +652,10 @@ def forest_rows(tests: pd.DataFrame, meta: pd.DataFrame | None, alpha: float,
 
 
 def forest_plot(rows: pd.DataFrame, has_meta: bool, synthetic: bool, title: str) -> plt.Figure:
-    """Forest plot: one line per dataset (and a diamond for the pooled estimate) per finding."""
+    """Forest plot: one line per dataset (and a diamond for the pooled estimate) per finding.
+
+    ``has_meta`` says whether any pooled estimate exists (a meta-analysis of one dataset has none).
+    """
     if rows.empty:
         fig, ax = plt.subplots(figsize=(7, 2.5))
         _empty(ax, "no tested result to show")
@@ -679,8 +682,8 @@ def forest_plot(rows: pd.DataFrame, has_meta: bool, synthetic: bool, title: str)
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_ylim(y - 0.5, -1)
     ax.set_xlabel("Hedges' g, case vs reference (95% CI)")
-    note = ("pooled: DerSimonian-Laird random effects (results/compare/meta)" if has_meta else
-            "no meta-analysis table: per-dataset estimates only")
+    note = ("diamonds: pooled DerSimonian-Laird random effects (results/compare/meta)" if has_meta else
+            "no pooled estimate (fewer than two datasets tested these): per-dataset estimates only")
     return _finish(fig, f"{title}\n{note}", synthetic)
 
 

@@ -215,6 +215,9 @@ def render_report(template_dir: Path, *, title: str, sections: Sequence[DatasetS
     key_findings = (_records(top_findings(all_results, axes, alpha, limit=12))
                     if all_results is not None else [])
     therapy = cross.therapy if cross is not None else pd.DataFrame()
+    # A meta-analysis of one dataset only repeats it (every row 'single_dataset'): not embedded.
+    meta = cross.meta if cross is not None else None
+    pooled = meta is not None and "status" in meta.columns and bool((meta["status"] == "tested").any())
     paradoxes = therapy[therapy["paradox"].astype(bool)] if len(therapy) else therapy
     return environment.get_template("report.html").render(
         title=title, sections=rendered, alpha=alpha, key_findings=key_findings,
@@ -222,8 +225,8 @@ def render_report(template_dir: Path, *, title: str, sections: Sequence[DatasetS
         cross_figures=_figures(cross.figures) if cross is not None else [],
         therapy=_records(therapy), paradoxes=_records(paradoxes),
         therapy_uri=table_uri(therapy) if len(therapy) else None,
-        meta_uri=table_uri(cross.meta) if cross is not None and cross.meta is not None else None,
-        has_meta=cross is not None and cross.meta is not None,
+        meta_uri=table_uri(cross.meta) if pooled else None,
+        has_meta=pooled,
         versions=package_versions(), config_yaml=yaml.safe_dump(dict(config), sort_keys=True),
         checksums=sorted(resource_checksums.items()),
         references=_records(reference_provenance),

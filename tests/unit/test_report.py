@@ -115,7 +115,10 @@ def test_methods_and_provenance(html):
     assert "min_ligand_fraction: 0.5" in html  # the configuration block
 
 
-def test_meta_analysis_download_when_present(tmp_path, axes):
-    meta = pd.DataFrame([{"contrast": "MS_vs_control", "cell_type": MALICIOUS, "effect": 1.0}])
+def test_meta_analysis_download_only_with_pooled_estimates(tmp_path, axes):
+    meta = pd.DataFrame([{"contrast": "MS_vs_control", "cell_type": MALICIOUS, "effect": 1.0,
+                          "status": "tested"}])
     page = render(tmp_path, axes, meta=meta)
     assert 'download="meta_analysis.tsv"' in page and MALICIOUS not in page
+    single = render(tmp_path, axes, meta=meta.assign(status="single_dataset"))
+    assert 'download="meta_analysis.tsv"' not in single and "No pooled estimate exists" in single
