@@ -36,8 +36,8 @@ SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 RULE_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 #: Rules of the demo that are real jobs; check_curated and `all` run on the submitting host.
 CLUSTER_RULES = {"simulate_demo_cohort", "prepare_dataset", "score_cells", "aggregate_donors",
-                 "compare_groups", "response_enrichment", "meta_analysis", "plot_figures",
-                 "render_report"}
+                 "compare_groups", "response_enrichment", "meta_analysis", "build_network",
+                 "plot_figures", "plot_cross_dataset", "render_report"}
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ and the TNF response of mono_classical rises (the receiver's footprint). IL6 is 
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -59,8 +62,14 @@ def nodes_and_scores(seed: int = 3, donors: int = 6, rename: dict[str, str] | No
 
 
 def synthetic_tables(seed: int = 3, rename: dict[str, str] | None = None) -> DatasetTables:
-    """Every table the per-dataset figures need, with the planted effects above."""
-    nodes, scores = nodes_and_scores(seed, rename=rename)
+    """Every table the per-dataset figures need, with the planted effects above (a fresh copy)."""
+    return copy.deepcopy(_cached_tables(seed, tuple(sorted((rename or {}).items()))))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_tables(seed: int, rename: tuple[tuple[str, str], ...]) -> DatasetTables:
+    """Build the tables once per seed and renaming (the tests only read them)."""
+    nodes, scores = nodes_and_scores(seed, rename=dict(rename) or None)
     contrasts = [compare.Contrast("MS", "control")]
     coverage = pd.DataFrame({"signature": sorted(scores["signature"].unique()), "status": "scored",
                              "coverage": 1.0, "reason": ""})
