@@ -68,10 +68,10 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], sort_by: Sequen
 
 
 def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a TSV written by `write_tsv`, keeping identifier columns as strings."""
+    """Read a TSV written by `write_tsv`; only empty fields are missing (a label 'NA' stays text)."""
     import pandas as pd
 
-    return pd.read_csv(path, sep="\t", keep_default_na=True, na_values=[""])
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> None:

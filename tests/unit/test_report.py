@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import re
 from pathlib import Path
@@ -83,10 +84,12 @@ def test_report_is_self_contained(html):
 
 
 def test_downloads_decode_to_the_full_tables(html):
-    links = dict(re.findall(r'download="([^"]+)" href="data:text/tab-separated-values;base64,([^"]+)"', html))
-    expected = {"d_signature_tests.tsv", "d_interaction_tests.tsv", "d_evidence.tsv", "therapy_panel.tsv"}
+    links = dict(re.findall(r'download="([^"]+)" href="data:application/gzip;base64,([^"]+)"', html))
+    expected = {"d_signature_tests.tsv.gz", "d_interaction_tests.tsv.gz", "d_evidence.tsv.gz",
+                "therapy_panel.tsv.gz"}
     assert expected <= set(links)
-    network = pd.read_csv(io.BytesIO(base64.b64decode(links["d_interaction_tests.tsv"])), sep="\t")
+    payload = gzip.decompress(base64.b64decode(links["d_interaction_tests.tsv.gz"]))
+    network = pd.read_csv(io.BytesIO(payload), sep="\t")
     assert list(network.columns) == nw.NETWORK_COLUMNS
     assert MALICIOUS in set(network["sender"])  # the data keep the label; only the page escapes it
 
@@ -119,6 +122,6 @@ def test_meta_analysis_download_only_with_pooled_estimates(tmp_path, axes):
     meta = pd.DataFrame([{"contrast": "MS_vs_control", "cell_type": MALICIOUS, "effect": 1.0,
                           "status": "tested"}])
     page = render(tmp_path, axes, meta=meta)
-    assert 'download="meta_analysis.tsv"' in page and MALICIOUS not in page
+    assert 'download="meta_analysis.tsv.gz"' in page and MALICIOUS not in page
     single = render(tmp_path, axes, meta=meta.assign(status="single_dataset"))
-    assert 'download="meta_analysis.tsv"' not in single and "No pooled estimate exists" in single
+    assert 'download="meta_analysis.tsv.gz"' not in single and "No pooled estimate exists" in single
