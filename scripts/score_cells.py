@@ -1,25 +1,34 @@
-"""Rule script: score every cytokine-axis module per cell in one sparse pass."""
+"""Rule script: score every axis module per cell and aggregate per sample x cell type, in one
+bounded-memory pass over the prepared .h5ad (neurokine.stream)."""
 
 from neurokine.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-import pandas as pd  # noqa: E402
-
-from neurokine import scoring, signatures  # noqa: E402
-from neurokine.io import read_h5ad, write_parquet, write_tsv  # noqa: E402
+from neurokine import detection, signatures  # noqa: E402
+from neurokine.io import write_h5ad, write_tsv  # noqa: E402
 from neurokine.resources import load_curated  # noqa: E402
+from neurokine.scoring import ScoringParams  # noqa: E402
+from neurokine.stream import score_and_aggregate  # noqa: E402
 
-params = snakemake.params.scoring
+out = snakemake.output
+dataset = snakemake.wildcards.dataset
 vocabulary, axes = load_curated(snakemake.input)
-adata = read_h5ad(snakemake.input.h5ad)
-scores, coverage = scoring.score_cells(
-    adata.X, adata.var_names, signatures.gene_sets(axes), ctrl_size=params["ctrl_size"],
-    n_bins=params["n_bins"], random_state=snakemake.params.seed,
-    min_coverage=params["min_gene_coverage"])
-scores.index = pd.Index(adata.obs_names, name="cell_id")
-for row in coverage[coverage["status"] != "scored"].itertuples():
-    log.warning("signature %s not scored: %s", row.signature, row.reason)
-write_tsv(coverage.assign(dataset_id=snakemake.wildcards.dataset), snakemake.output.coverage,
-          sort_by=["signature"])
-write_parquet(scores, snakemake.output.scores)
+params = ScoringParams.from_config(snakemake.params.scoring, snakemake.params.seed)
+lr_genes = [g for a in axes for g in (*a.ligands, *a.receptor_genes)]
+result = score_and_aggregate(
+    snakemake.input.h5ad, signatures.gene_sets(axes), detection.axis_features(axes), lr_genes,
+    params, cell_scores_path=out.scores, cell_detection_path=out.cell_detection,
+    threads=snakemake.threads)
+groups = ["sample_id", "cell_type"]
+write_tsv(result.coverage.assign(dataset_id=dataset), out.coverage, sort_by=["signature"])
+write_tsv(result.null_sets.assign(dataset_id=dataset), out.null_signatures,
+          sort_by=["signature", "null"])
+write_tsv(result.donor_scores, out.donor_scores, sort_by=[*groups, "signature"])
+write_tsv(result.cell_counts, out.cell_counts, sort_by=groups)
+write_tsv(result.gene_detection, out.gene_detection, sort_by=[*groups, "gene"])
+write_tsv(result.receptor_detection, out.receptor_detection, sort_by=[*groups, "axis", "module"])
+write_tsv(result.null_calibration, out.null_calibration, sort_by=[*groups, "signature"])
+write_h5ad(result.pseudobulk, out.pseudobulk)
+log.info("aggregated %d cells into %d sample x cell-type groups", result.n_cells,
+         result.pseudobulk.n_obs)

@@ -109,6 +109,13 @@ def _group_codes(groups: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, uniques
 
 
+def measurable_complexes(features: Sequence[Feature], present: Iterable[str]) -> list[tuple[str, ...]]:
+    """Every distinct complex (first-seen order) whose subunits are all among `present` genes."""
+    present = set(present)
+    return list(dict.fromkeys(c for f in features for c in f.complexes
+                              if all(g in present for g in c)))
+
+
 def group_detection(matrix: sp.spmatrix | sp.sparray, var_names: Sequence[str],
                     groups: pd.DataFrame, features: Sequence[Feature],
                     threshold: float = 0.0) -> pd.DataFrame:
@@ -129,31 +136,48 @@ def group_detection(matrix: sp.spmatrix | sp.sparray, var_names: Sequence[str],
                               shape=(n_groups, len(codes)))
     n_cells = np.asarray(indicator.sum(axis=1)).ravel()
     sub, columns = _gene_columns(csr, var_names, (g for f in features for g in f.genes))
-    means = np.asarray((indicator @ sub).todense()) / n_cells[:, None]
+    sums = np.asarray((indicator @ sub).todense())
     expressed = sub.copy()
     expressed.data = (expressed.data > threshold).astype(np.float64)
-    fractions = np.asarray((indicator @ expressed).todense()) / n_cells[:, None]
+    expressing = np.asarray((indicator @ expressed).todense())
+    complexes = measurable_complexes(features, columns)
+    all_on = np.zeros((n_groups, len(complexes)))
+    for k, complex_ in enumerate(complexes):
+        cells_on = np.ones(csr.shape[0], dtype=bool)
+        for gene in complex_:
+            cells_on &= _column(sub, columns[gene]) > threshold
+        all_on[:, k] = np.bincount(codes, weights=cells_on, minlength=n_groups)
+    return detection_table(uniques, n_cells, columns, sums, expressing, complexes, all_on, features)
 
+
+def detection_table(uniques: pd.DataFrame, n_cells: np.ndarray, columns: dict[str, int],
+                    sums: np.ndarray, expressing: np.ndarray, complexes: Sequence[tuple[str, ...]],
+                    all_on: np.ndarray, features: Sequence[Feature]) -> pd.DataFrame:
+    """Assemble the group x feature table from per-group sums (shared by the streaming pass).
+
+    ``sums``/``expressing`` are groups x genes (columns as in ``columns``) sums of values and
+    counts of cells above the threshold; ``all_on`` is groups x complexes counts of cells with
+    every subunit above it.
+    """
+    n_groups = len(uniques)
+    means = sums / n_cells[:, None]
+    fractions = expressing / n_cells[:, None]
+    complex_index = {c: k for k, c in enumerate(complexes)}
     rows = []
-    for feature, complexes in zip(features, _measurable(features, columns), strict=True):
+    for feature, measurable in zip(features, _measurable(features, columns), strict=True):
         missing = ";".join(g for g in feature.genes if g not in columns)
-        if not complexes:
+        if not measurable:
             for gi in range(n_groups):
                 rows.append((*uniques.iloc[gi], feature.axis, feature.module, int(n_cells[gi]),
                              np.nan, np.nan, np.nan, "", "", missing))
             continue
-        cmean = np.stack([means[:, [columns[g] for g in c]].min(axis=1) for c in complexes], 1)
-        cfrac = np.stack([fractions[:, [columns[g] for g in c]].min(axis=1) for c in complexes],
+        cmean = np.stack([means[:, [columns[g] for g in c]].min(axis=1) for c in measurable], 1)
+        cfrac = np.stack([fractions[:, [columns[g] for g in c]].min(axis=1) for c in measurable],
                          1)
-        call = np.zeros((n_groups, len(complexes)))
-        for k, complex_ in enumerate(complexes):
-            all_on = np.ones(csr.shape[0], dtype=bool)
-            for gene in complex_:
-                all_on &= _column(sub, columns[gene]) > threshold
-            call[:, k] = np.bincount(codes, weights=all_on, minlength=n_groups) / n_cells
+        call = np.stack([all_on[:, complex_index[c]] / n_cells for c in measurable], 1)
         best = cmean.argmax(axis=1)
         for gi in range(n_groups):
-            complex_ = complexes[best[gi]]
+            complex_ = measurable[best[gi]]
             limiting = min(complex_, key=lambda g, gi=gi: (means[gi, columns[g]], g))
             rows.append((*uniques.iloc[gi], feature.axis, feature.module, int(n_cells[gi]),
                          float(cmean[gi].max()), float(cfrac[gi].max()), float(call[gi].max()),

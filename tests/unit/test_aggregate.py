@@ -59,3 +59,18 @@ def test_gene_detection_fraction_and_mean(prepared):
     counts = prepared.layers["counts"][mask][:, column].toarray().ravel()
     assert first["fraction_expressing"] == pytest.approx((counts > 0).mean())
     assert first["mean_expression"] == pytest.approx(prepared.X[mask][:, column].toarray().mean(), rel=1e-5)
+
+
+def test_calibration_table_by_hand():
+    from neurokine.aggregate import calibration_table
+
+    groups = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"]})
+    obs = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"], "disease": ["MS", "control"]})
+    observed = np.array([[3.0], [0.5]])
+    null = np.array([[[0.0, 1.0, 2.0]], [[0.0, 1.0, 2.0]]])  # mean 1, sd 1
+    table = calibration_table(groups, np.array([10, 20]), ["A.response"], observed, null, obs)
+    first, second = table.iloc[0], table.iloc[1]
+    assert (first["null_mean"], first["null_sd"], first["null_z"]) == (1.0, 1.0, 2.0)
+    assert first["null_p_upper"] == 1 / 4 and first["null_p_lower"] == 1.0
+    assert second["null_z"] == -0.5 and second["null_p_upper"] == 3 / 4
+    assert (second["axis"], second["module"], second["disease"]) == ("A", "response", "control")

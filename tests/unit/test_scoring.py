@@ -1,6 +1,13 @@
-"""The one-pass scoring engine equals scanpy.tl.score_genes given the same seed."""
+"""The one-pass scoring engine equals the reference implementations it claims to reproduce.
+
+`mean` == scanpy.tl.score_genes (same seed), `weighted` == decoupler ulm t-values, `ucell` ==
+pyUCell (missing genes skipped), on real PBMCs bundled with scanpy and on random sparse data;
+plus the block reading, thread count and bad-input behaviour of the engine itself.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
@@ -8,15 +15,39 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-from neurokine.scoring import build_weights, control_genes, expression_bins, gene_means, score_cells
+from neurokine.errors import InputError
+from neurokine.scoring import (
+    GeneStats,
+    MemoryRows,
+    ScoringParams,
+    _Bins,
+    _control_positions,
+    build_plan,
+    build_weights,
+    control_genes,
+    expression_bins,
+    gene_means,
+    gene_statistics,
+    row_blocks,
+    score_cells,
+)
 
 
 @pytest.fixture(scope="module")
 def pbmc():
     """Real 10x PBMCs bundled with scanpy: log-normalized values in .raw, as sparse CSR."""
     reduced = sc.datasets.pbmc68k_reduced()
-    return sc.AnnData(X=sp.csr_matrix(reduced.raw.X, dtype=np.float32),
-                      var=pd.DataFrame(index=reduced.raw.var_names))
+    adata = sc.AnnData(X=sp.csr_matrix(reduced.raw.X, dtype=np.float32),
+                       var=pd.DataFrame(index=reduced.raw.var_names))
+    adata.obs_names = reduced.obs_names
+    return adata
+
+
+PBMC_SETS = {
+    "monocyte": ["LYZ", "S100A8", "S100A9", "FCN1", "CST3", "NOT_A_GENE"],
+    "b_cell": ["MS4A1", "CD79A", "CD79B"],
+    "single": ["IL7R"],
+}
 
 
 def scanpy_scores(adata, gene_sets, seed):
@@ -28,13 +59,20 @@ def scanpy_scores(adata, gene_sets, seed):
     return pd.DataFrame(out)
 
 
-def test_matches_scanpy_on_real_pbmcs(pbmc):
-    gene_sets = {
-        "monocyte": ["LYZ", "S100A8", "S100A9", "FCN1", "CST3", "NOT_A_GENE"],
-        "b_cell": ["MS4A1", "CD79A", "CD79B"],
-        "single": ["IL7R"],
-        "wide": list(pbmc.var_names[100:160]),
-    }
+def random_log_matrix(n_cells, n_genes, density, seed):
+    """Random sparse log1p-like data (float32 CSR)."""
+    rng = np.random.default_rng(seed)
+    matrix = sp.random(n_cells, n_genes, density=density, random_state=seed, format="csr",
+                       dtype=np.float32)
+    matrix.data = np.log1p(rng.poisson(3, matrix.nnz) + 1).astype(np.float32)
+    return matrix
+
+
+# --------------------------------------------------------------------------- mean == scanpy
+
+
+def test_mean_matches_scanpy_on_real_pbmcs(pbmc):
+    gene_sets = {**PBMC_SETS, "wide": list(pbmc.var_names[100:160])}
     for seed in (0, 11):
         ours, coverage = score_cells(pbmc.X, pbmc.var_names, gene_sets, random_state=seed)
         reference = scanpy_scores(pbmc, gene_sets, seed)
@@ -42,28 +80,45 @@ def test_matches_scanpy_on_real_pbmcs(pbmc):
     assert coverage.set_index("signature").loc["monocyte", "missing_genes"] == "NOT_A_GENE"
 
 
-def test_matches_scanpy_on_random_sparse_matrix():
-    rng = np.random.default_rng(0)
-    matrix = sp.random(300, 400, density=0.08, random_state=1, format="csr", dtype=np.float32)
-    matrix.data = np.log1p(rng.poisson(3, matrix.nnz) + 1).astype(np.float32)
+def test_mean_matches_scanpy_on_random_sparse_matrix():
+    matrix = random_log_matrix(300, 400, 0.08, 1)
     names = pd.Index([f"G{i}" for i in range(400)])
     adata = sc.AnnData(X=matrix, var=pd.DataFrame(index=names))
+    rng = np.random.default_rng(0)
     sets = {f"s{k}": list(rng.choice(names, size=k * 3 + 1, replace=False)) for k in range(6)}
     ours, _ = score_cells(matrix, names, sets, random_state=5)
     reference = scanpy_scores(adata, sets, 5)
     assert np.abs(ours.to_numpy() - reference.to_numpy()).max() < 1e-5
 
 
-def test_control_genes_replicate_scanpy_sampling(pbmc):
+def test_block_gene_sums_are_bit_identical_to_scipy(pbmc):
+    """Expression bins rank gene means; any rounding difference would move control genes."""
+    rows = MemoryRows(pbmc.X)
+    expected = np.asarray(pbmc.X.sum(axis=0, dtype=np.float64)).ravel() / pbmc.n_obs
+    for chunk_nnz in (10_000, 123_457, 10**9):
+        stats = gene_statistics(rows, pbmc.var_names, row_blocks(rows, chunk_nnz))
+        assert np.array_equal(stats.means, expected)
+    assert np.array_equal(gene_means(pbmc.X), expected)
+
+
+def test_control_sampler_replays_scanpy_and_excludes_set_genes(pbmc):
     means = gene_means(pbmc.X)
     bins = expression_bins(means, pbmc.var_names, 25)
-    genes = pd.Index(["LYZ", "CST3"]).intersection(pbmc.var_names)
-    first = control_genes(genes, bins, 50, 3)
-    assert first.equals(control_genes(genes, bins, 50, 3))
-    assert not first.intersection(genes).size  # a set gene is never its own control
+    genes = pd.Index(["LYZ", "CST3", "IL7R"])
+    # bins of PBMC's 765 genes hold ~32 genes: draw 10 so the sampler (and the seed) matter
+    names = control_genes(genes, bins, 10, 3)
+    positions = _control_positions(pbmc.var_names.get_indexer(genes), _Bins(means, pbmc.var_names, 25),
+                                   10, 3)
+    assert set(pbmc.var_names[positions]) == set(names)
+    assert not set(names) & set(genes)  # a set gene drawn as a control is dropped, as scanpy does
+    assert set(control_genes(genes, bins, 10, 4)) != set(names)
+    adata = pbmc.copy()
+    ours, _ = score_cells(pbmc.X, pbmc.var_names, {"s": list(genes)}, ctrl_size=10, random_state=3)
+    sc.tl.score_genes(adata, list(genes), ctrl_size=10, random_state=3, score_name="ref")
+    assert np.abs(ours["s"].to_numpy() - adata.obs["ref"].to_numpy()).max() < 1e-5
 
 
-def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc):
+def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
     weights, kept, coverage = build_weights(
         {"ok": ["LYZ", "CST3"], "half": ["LYZ", "NOPE1", "NOPE2"], "none": ["NOPE3"]},
         pbmc.var_names, gene_means(pbmc.X), ctrl_size=50, n_bins=25, random_state=0,
@@ -73,6 +128,10 @@ def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc):
     reasons = coverage.set_index("signature")["reason"]
     assert "below scoring.min_gene_coverage=0.5" in reasons["half"]
     assert reasons["none"] == "no gene of the signature is in the data"
+    with caplog.at_level(logging.WARNING, logger="neurokine.scoring"):
+        scores, _ = score_cells(pbmc.X, pbmc.var_names, {"ok": ["LYZ"], "none": ["NOPE3"]})
+    assert list(scores.columns) == ["ok"]
+    assert "signature none not scored: no gene of the signature is in the data" in caplog.text
 
 
 def test_weights_sum_to_zero_so_constant_cells_score_zero(pbmc):
@@ -81,3 +140,167 @@ def test_weights_sum_to_zero_so_constant_cells_score_zero(pbmc):
                                   min_coverage=0)
     constant = sp.csr_matrix(np.full((2, pbmc.n_vars), 3.0))
     np.testing.assert_allclose((constant @ weights).toarray(), 0.0, atol=1e-12)
+
+
+def test_block_size_and_threads_do_not_change_scores(pbmc):
+    sets = {**PBMC_SETS, "wide": list(pbmc.var_names[300:340])}
+    for method in ("mean", "weighted", "ucell"):
+        one, _ = score_cells(pbmc.X, pbmc.var_names, sets, method=method, threads=1)
+        many, _ = score_cells(pbmc.X, pbmc.var_names, sets, method=method, chunk_nnz=20_000,
+                              threads=2)
+        assert np.array_equal(one.to_numpy(), many.to_numpy()), method
+
+
+def test_matrix_layouts_are_converted_once_with_a_log_line(pbmc, caplog):
+    reference, _ = score_cells(pbmc.X, pbmc.var_names, PBMC_SETS)
+    for layout in (sp.csc_matrix(pbmc.X), sp.coo_matrix(pbmc.X), pbmc.X.toarray()):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="neurokine.scoring"):
+            scores, _ = score_cells(layout, pbmc.var_names, PBMC_SETS)
+        assert "converting it to CSR once" in caplog.text
+        np.testing.assert_allclose(scores.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_names_the_genes_or_the_signature(pbmc):
+    broken = pbmc.X.copy()
+    broken.data[broken.indptr[5]] = np.nan
+    with pytest.raises(InputError, match="NaN or infinite") as info:
+        score_cells(broken, pbmc.var_names, PBMC_SETS)
+    assert pbmc.var_names[broken.indices[broken.indptr[5]]] in str(info.value)
+    doubled = list(pbmc.var_names)
+    doubled[1] = doubled[0]
+    with pytest.raises(InputError, match="duplicated gene names") as info:
+        score_cells(pbmc.X, doubled, PBMC_SETS)
+    assert doubled[0] in str(info.value)
+    with pytest.raises(InputError, match="signed") as info:
+        score_cells(pbmc.X, pbmc.var_names, {"signed": {"LYZ": 1.0, "CST3": -1.0}})
+    assert info.value.field == "signed" and "CST3" in str(info.value)
+    with pytest.raises(InputError, match="unknown method"):
+        score_cells(pbmc.X, pbmc.var_names, PBMC_SETS, method="gsva")
+
+
+# --------------------------------------------------------------------------- weighted == ulm
+
+
+def decoupler_ulm(matrix, names, weights: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Reference t-values from decoupler (a test dependency, not a runtime one)."""
+    dc = pytest.importorskip("decoupler", reason="decoupler==2.2.0 is a test-only dependency")
+    adata = sc.AnnData(X=sp.csr_matrix(matrix), var=pd.DataFrame(index=names))
+    adata.obs_names = [f"c{i}" for i in range(matrix.shape[0])]
+    net = pd.DataFrame([(k, g, w) for k, genes in weights.items() for g, w in genes.items()],
+                       columns=["source", "target", "weight"])
+    result = dc.mt.ulm(adata, net, tmin=1)
+    scored = result if result is not None else adata
+    return scored.obsm["score_ulm"].rename(index=lambda c: int(c[1:]))
+
+
+def test_weighted_matches_decoupler_ulm_on_real_pbmcs(pbmc):
+    rng = np.random.default_rng(3)
+    signed = {g: float(w) for g, w in zip(pbmc.var_names[200:240], rng.normal(size=40), strict=True)}
+    sets = {"monocyte": dict.fromkeys(PBMC_SETS["monocyte"][:5], 1.0),
+            "single": {"IL7R": 1.0}, "signed": signed}
+    ours, coverage = score_cells(pbmc.X, pbmc.var_names, sets, method="weighted")
+    reference = decoupler_ulm(pbmc.X, pbmc.var_names, sets)
+    diff = np.abs(ours.loc[reference.index, reference.columns].to_numpy() - reference.to_numpy())
+    assert diff.max() < 1e-5
+    assert (coverage["n_genes_scored"] == [5, 1, 40]).all()
+
+
+def test_weighted_matches_ulm_with_empty_cells_and_all_zero_genes():
+    matrix = random_log_matrix(120, 200, 0.1, 7).tolil()
+    matrix[[3, 50], :] = 0          # empty cells: decoupler drops them, neurokine scores 0
+    matrix[:, [0, 1, 2]] = 0        # all-zero genes: outside the universe of both
+    matrix = sp.csr_matrix(matrix)
+    matrix.eliminate_zeros()
+    names = pd.Index([f"G{i}" for i in range(200)])
+    sets = {"with_zero_genes": dict.fromkeys(["G0", "G1", "G5", "G9", "G20"], 1.0),
+            "plain": dict.fromkeys(names[30:45], 1.0)}
+    ours, coverage = score_cells(matrix, names, sets, method="weighted")
+    reference = decoupler_ulm(matrix, names, sets)
+    assert set(reference.index) == set(range(120)) - {3, 50}
+    diff = np.abs(ours.loc[reference.index, reference.columns].to_numpy() - reference.to_numpy())
+    assert diff.max() < 1e-5
+    assert (ours.loc[[3, 50]] == 0).all().all()
+    assert coverage.set_index("signature").loc["with_zero_genes", "n_genes_scored"] == 3
+
+
+# --------------------------------------------------------------------------- ucell == pyUCell
+
+
+def pyucell_scores(matrix, names, sets, max_rank):
+    """Reference UCell scores from pyUCell (a test-only dependency), missing genes skipped."""
+    pyucell = pytest.importorskip("pyucell", reason="pyucell==0.8.0 is a test-only dependency")
+    adata = sc.AnnData(X=sp.csr_matrix(matrix), var=pd.DataFrame(index=names))
+    pyucell.compute_ucell_scores(adata, sets, max_rank=max_rank, missing_genes="skip", n_jobs=1)
+    return adata.obs[[f"{k}_UCell" for k in sets]].to_numpy()
+
+
+def test_ucell_matches_pyucell_on_real_pbmcs(pbmc):
+    sets = {**PBMC_SETS, "wide": list(pbmc.var_names[100:160])}
+    for max_rank in (1500, 100):
+        ours, _ = score_cells(pbmc.X, pbmc.var_names, sets, method="ucell", max_rank=max_rank)
+        reference = pyucell_scores(pbmc.X, pbmc.var_names, sets, max_rank)
+        assert np.abs(ours.to_numpy() - reference).max() < 1e-5
+
+
+def test_ucell_does_not_depend_on_normalization():
+    counts = sp.random(80, 300, density=0.2, random_state=2, format="csr", dtype=np.float32)
+    counts.data = np.ceil(counts.data * 20)
+    names = pd.Index([f"G{i}" for i in range(300)])
+    sets = {"a": list(names[:10]), "b": list(names[100:130])}
+    raw, _ = score_cells(counts, names, sets, method="ucell", max_rank=100)
+    scaled = sp.diags(np.linspace(0.1, 7, 80)) @ counts      # any per-cell size factor
+    scaled.data = np.log1p(scaled.data)                     # and a monotone transform
+    normalized, _ = score_cells(sp.csr_matrix(scaled, dtype=np.float32), names, sets,
+                                method="ucell", max_rank=100)
+    np.testing.assert_allclose(raw.to_numpy(), normalized.to_numpy(), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- null signatures
+
+
+def test_null_signatures_are_size_and_expression_matched(pbmc):
+    stats = GeneStats(pbmc.n_obs, np.asarray(pbmc.X.sum(axis=0)).ravel(),
+                      np.diff(sp.csc_matrix(pbmc.X).indptr))
+    sets = {"monocyte": PBMC_SETS["monocyte"], "wide": list(pbmc.var_names[100:130])}
+    params = ScoringParams(n_null=15, random_state=9)
+    plan = build_plan(sets, pbmc.var_names, stats, params)
+    bins = _Bins(stats.means, pbmc.var_names, params.n_bins)
+    position = {g: i for i, g in enumerate(pbmc.var_names)}
+    for name, genes in sets.items():
+        present = [position[g] for g in genes if g in position]
+        nulls = plan.null_sets[plan.null_sets["signature"] == name]
+        assert len(nulls) == 15
+        for row in nulls.itertuples():
+            drawn = [position[g] for g in row.genes.split(",")]
+            assert len(drawn) == len(set(drawn)) == len(present)
+            assert not set(drawn) & set(present)
+            assert sorted(bins.code[drawn]) == sorted(bins.code[present])  # same bins, gene by gene
+    again = build_plan({"wide": sets["wide"]}, pbmc.var_names, stats, params)
+    pd.testing.assert_frame_equal(again.null_sets.reset_index(drop=True),
+                                  plan.null_sets[plan.null_sets["signature"] == "wide"]
+                                  .reset_index(drop=True))  # other signatures do not matter
+
+
+def test_null_scores_use_the_method_of_the_real_scores(pbmc):
+    rows = MemoryRows(pbmc.X)
+    for method in ("mean", "weighted", "ucell"):
+        params = ScoringParams(method=method, n_null=4, random_state=2)
+        stats = gene_statistics(rows, pbmc.var_names, row_blocks(rows))
+        plan = build_plan(PBMC_SETS, pbmc.var_names, stats, params)
+        real, null = plan.score_block(rows.read(0, pbmc.n_obs))
+        assert null.shape == (pbmc.n_obs, 3, 4)
+        genes = plan.null_sets.iloc[0]["genes"].split(",")
+        assert not np.allclose(null[:, 0, 0], real[:, 0])
+        if method == "mean":  # a null shares its signature's control genes: only the set differs
+            present = [g for g in PBMC_SETS["monocyte"] if g in pbmc.var_names]
+            columns = pbmc.var_names.get_indexer
+            difference = (np.asarray(pbmc.X[:, columns(genes)].mean(axis=1)).ravel()
+                          - np.asarray(pbmc.X[:, columns(present)].mean(axis=1)).ravel())
+            np.testing.assert_allclose(null[:, 0, 0] - real[:, 0], difference, atol=1e-6)
+            continue
+        direct, _ = score_cells(pbmc.X, pbmc.var_names, {"null": genes}, method=method)
+        np.testing.assert_allclose(null[:, 0, 0], direct["null"].to_numpy(), atol=1e-10)

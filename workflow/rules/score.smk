@@ -1,3 +1,11 @@
+def score_threads(wildcards, input):
+    """One thread per ~250 MB of prepared input (at least 1, at most 8; --cores caps it)."""
+    return int(min(8, max(1, input.size_mb // 250)))
+
+
+# Scoring and sample x cell-type aggregation share one streaming pass over the prepared file
+# (two reads of X, one of the counts), so the matrix is never held whole: memory is a fixed
+# block budget plus per-group sums, and time follows the input size.
 rule score_cells:
     input:
         h5ad="results/prepared/{dataset}.h5ad",
@@ -5,6 +13,14 @@ rule score_cells:
     output:
         scores="results/scores/{dataset}/cell_scores.parquet",
         coverage="results/scores/{dataset}/gene_coverage.tsv",
+        cell_detection="results/scores/{dataset}/cell_detection.parquet",
+        null_signatures="results/scores/{dataset}/null_signatures.tsv",
+        donor_scores="results/aggregate/{dataset}/donor_scores.tsv",
+        cell_counts="results/aggregate/{dataset}/cell_counts.tsv",
+        gene_detection="results/aggregate/{dataset}/gene_detection.tsv",
+        receptor_detection="results/aggregate/{dataset}/receptor_detection.tsv",
+        null_calibration="results/aggregate/{dataset}/null_calibration.tsv",
+        pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
     params:
         scoring=config["scoring"],
         seed=config["seed"],
@@ -14,9 +30,11 @@ rule score_cells:
         "logs/score_cells/{dataset}.log",
     benchmark:
         "results/benchmarks/score_cells/{dataset}.tsv"
-    threads: 1
+    threads: score_threads
     resources:
-        mem_mb=mem_mb(per_input_mb=8, minimum_mb=2000),
+        # Fixed block budget (~200 MB) + interpreter (~300 MB) + obs and per-group sums, which
+        # grow slowly with input; doubled on each retry.
+        mem_mb=mem_mb(per_input_mb=1, minimum_mb=1500),
         runtime=runtime_min(per_input_mb=0.05, minimum_min=15),
     script:
         "../../scripts/score_cells.py"
