@@ -160,7 +160,7 @@ class StreamingAggregate:
         position = {g: j for j, g in enumerate(self.genes)}
         self.complex_columns = [[position[g] for g in c] for c in self.complexes]
         self.score_sums = np.zeros((n_groups, len(self.signatures)))
-        self.null_sums = np.zeros((n_groups, len(self.signatures) * self.n_null))
+        self.null_sums = self.basis_sums = self.control_sums = None
         self.value_sums = np.zeros((n_groups, len(self.genes)))
         self.value_expressing = np.zeros((n_groups, len(self.genes)))
         self.count_expressing = np.zeros((n_groups, len(self.genes)))
@@ -168,14 +168,21 @@ class StreamingAggregate:
         self.bulk = sp.csr_matrix((n_groups, len(self.var_names)), dtype=np.int64)
 
     def add(self, start: int, stop: int, values: sp.csr_matrix, counts: sp.csr_matrix | None,
-            scores: np.ndarray, null: np.ndarray | None) -> None:
-        """Add the cells start:stop: normalized values, raw counts (optional) and their scores."""
+            scores) -> None:
+        """Add the cells start:stop: normalized values, raw counts (optional) and their
+        `neurokine.scoring.BlockScores`."""
         codes = self.codes[start:stop]
         member = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                                shape=(len(self.groups), len(codes)))
-        self.score_sums += member @ scores
-        if null is not None and self.n_null:
-            self.null_sums += member @ null.reshape(len(codes), -1)
+        self.score_sums += member @ scores.real
+        for name, part in (("null_sums", None if scores.null is None else
+                            scores.null.reshape(len(codes), -1)),
+                           ("basis_sums", scores.basis), ("control_sums", scores.control)):
+            if part is not None:
+                total = member @ part
+                total = total.toarray() if sp.issparse(total) else np.asarray(total)
+                current = getattr(self, name)
+                setattr(self, name, total if current is None else current + total)
         dense = values[:, self.gene_columns].toarray().astype(np.float64)
         on = dense > 0
         self.value_sums += member @ dense
@@ -211,11 +218,16 @@ class StreamingAggregate:
         """Summed raw counts per group (as `pseudobulk`)."""
         return _pseudobulk_anndata(self.groups, self.n_cells, self.bulk, self.obs, self.var_names)
 
-    def null_calibration(self) -> pd.DataFrame:
+    def null_calibration(self, plan) -> pd.DataFrame:
         """Each group's mean score against the same group's means of its null signatures."""
         k, n_null = len(self.signatures), self.n_null
         observed = self.score_sums / self.n_cells[:, None]
-        null = (self.null_sums / self.n_cells[:, None]).reshape(len(self.groups), k, n_null)
+        if not n_null:
+            null = np.zeros((len(self.groups), k, 0))
+        elif self.null_sums is not None:
+            null = (self.null_sums / self.n_cells[:, None]).reshape(len(self.groups), k, n_null)
+        else:
+            null = plan.null_group_means(self.basis_sums, self.control_sums, self.n_cells)
         return calibration_table(self.groups, self.n_cells, self.signatures, observed, null,
                                  self.obs)
 

@@ -163,12 +163,13 @@ def detection_table(uniques: pd.DataFrame, n_cells: np.ndarray, columns: dict[st
     means = sums / n_cells[:, None]
     fractions = expressing / n_cells[:, None]
     complex_index = {c: k for k, c in enumerate(complexes)}
+    keys = list(uniques.itertuples(index=False, name=None))  # not .iloc per row: too slow
     rows = []
     for feature, measurable in zip(features, _measurable(features, columns), strict=True):
         missing = ";".join(g for g in feature.genes if g not in columns)
         if not measurable:
             for gi in range(n_groups):
-                rows.append((*uniques.iloc[gi], feature.axis, feature.module, int(n_cells[gi]),
+                rows.append((*keys[gi], feature.axis, feature.module, int(n_cells[gi]),
                              np.nan, np.nan, np.nan, "", "", missing))
             continue
         cmean = np.stack([means[:, [columns[g] for g in c]].min(axis=1) for c in measurable], 1)
@@ -179,7 +180,7 @@ def detection_table(uniques: pd.DataFrame, n_cells: np.ndarray, columns: dict[st
         for gi in range(n_groups):
             complex_ = measurable[best[gi]]
             limiting = min(complex_, key=lambda g, gi=gi: (means[gi, columns[g]], g))
-            rows.append((*uniques.iloc[gi], feature.axis, feature.module, int(n_cells[gi]),
+            rows.append((*keys[gi], feature.axis, feature.module, int(n_cells[gi]),
                          float(cmean[gi].max()), float(cfrac[gi].max()), float(call[gi].max()),
                          "+".join(complex_), limiting, missing))
     names = [*uniques.columns, "axis", "module", "n_cells", "mean", "fraction",

@@ -1,7 +1,7 @@
 """Score every signature in one sparse pass: a genes x columns weight matrix and one product.
 
-Three methods share the engine; each becomes one weight matrix, so all signatures (and their
-random null signatures) are evaluated together, one row block at a time:
+Three methods share the engine; each becomes one weight matrix, so all signatures are
+evaluated together, one row block at a time:
 
 * ``mean``: scanpy's ``score_genes`` (mean of the set minus the mean of expression-binned
   control genes). Control genes are drawn exactly as scanpy 1.11 draws them for a given
@@ -16,6 +16,11 @@ random null signatures) are evaluated together, one row block at a time:
 The matrix is read in row blocks (from memory or from an ``.h5ad`` on disk through anndata's
 backed sparse datasets), so peak memory is set by the block size, not by the number of cells.
 Two passes are made: one for gene statistics (means, detection), one for scores.
+
+Random null signatures (``n_null`` per signature, size- and expression-matched) calibrate the
+scores. For ``mean`` and ``ucell`` a score is linear in the (transformed) data, so the nulls'
+group means come from group sums of the data on the genes they use, at almost no cost; for
+``weighted`` they are extra columns of the per-cell product.
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ from neurokine.errors import InputError
 log = logging.getLogger("neurokine.scoring")
 
 METHODS: tuple[str, ...] = ("mean", "weighted", "ucell")
-#: Non-zeros read per row block: bounds the memory of one block (12 bytes per non-zero).
-CHUNK_NNZ = 4_000_000
-#: Cap on rows x output columns per block, so the dense block of scores stays <= 64 MB.
-CHUNK_VALUES = 8_000_000
+#: Non-zeros read per row block: bounds the memory of one block (~50 bytes per non-zero).
+CHUNK_NNZ = 2_000_000
+#: Cap on rows x output columns per block, so the dense block of scores stays <= 32 MB.
+CHUNK_VALUES = 4_000_000
 #: decoupler adds this to 1 - r and 1 + r so a perfect correlation gives a finite t-value.
 ULM_EPS = 2.2e-16
 
@@ -384,14 +389,34 @@ def normalize_signatures(gene_sets: GeneSets) -> dict[str, dict[str, float]]:
 
 
 @dataclasses.dataclass
+class BlockScores:
+    """Scores of one row block.
+
+    ``real`` is cells x signatures. Null signatures are linear in the data for ``mean`` and
+    ``ucell``, so their group means are computed later from group sums of ``basis`` (the block's
+    values, or UCell strengths, on the genes the nulls use) and of ``control`` (``mean``: each
+    cell's control-gene term); ``weighted`` t-values are not linear, so its nulls come per cell
+    in ``null`` (cells x signatures x n_null).
+    """
+
+    real: np.ndarray
+    null: np.ndarray | None = None
+    basis: sp.csr_matrix | None = None
+    control: np.ndarray | None = None
+
+
+@dataclasses.dataclass
 class ScoringPlan:
-    """Everything the second pass needs: one weight matrix and the column layout."""
+    """Everything the second pass needs: the weight matrices and the column layout."""
 
     params: ScoringParams
     signatures: list[str]
     weights: sp.csr_matrix
     coverage: pd.DataFrame
     null_sets: pd.DataFrame
+    #: `mean`/`ucell`: genes the nulls use, and their (support x signatures*n_null) weights
+    null_support: np.ndarray | None = None
+    null_weights: sp.csr_matrix | None = None
     # `weighted` only: universe size, mean and standard deviation of each column's weights
     n_universe: int = 0
     weight_mean: np.ndarray | None = None
@@ -402,27 +427,37 @@ class ScoringPlan:
         """Number of scored (not skipped) signatures."""
         return len(self.signatures)
 
-    def score_block(self, block: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scores of one CSR row block: (rows x signatures, rows x signatures x n_null or None)."""
+    def score_block(self, block: sp.csr_matrix) -> BlockScores:
+        """Scores of one CSR row block (see BlockScores)."""
         k, n_null, method = self.n_signatures, self.params.n_null, self.params.method
         data = block.data
         if method == "ucell":
             data = kernels.ucell_strengths(block.indptr, block.data, float(self.params.max_rank))
         out = kernels.csr_dense_product(block.indptr, block.indices, data, self.weights.indptr,
                                         self.weights.indices, self.weights.data, self.weights.shape[1])
-        rows = block.shape[0]
-        if method == "mean":
-            control = out[:, k:2 * k]
-            real = out[:, :k] + control
-            null = out[:, 2 * k:].reshape(rows, k, n_null) + control[:, :, None] if n_null else None
-            return real, null
         if method == "weighted":
             sums, squares = kernels.row_moments(block.indptr, block.data)
             scores = self._ulm_t(out, sums, squares)
-            null = scores[:, k:].reshape(rows, k, n_null) if n_null else None
-            return scores[:, :k], null
-        null = out[:, k:].reshape(rows, k, n_null) if n_null else None
-        return out[:, :k], null
+            null = scores[:, k:].reshape(block.shape[0], k, n_null) if n_null else None
+            return BlockScores(scores[:, :k], null=null)
+        basis = None
+        if n_null:
+            source = block if method == "mean" else sp.csr_matrix(
+                (data, block.indices, block.indptr), shape=block.shape)
+            basis = source[:, self.null_support]
+        if method == "mean":
+            control = out[:, k:2 * k]
+            return BlockScores(out[:, :k] + control, basis=basis, control=control)
+        return BlockScores(out[:, :k], basis=basis)
+
+    def null_group_means(self, basis_sums: np.ndarray, control_sums: np.ndarray | None,
+                         n_cells: np.ndarray) -> np.ndarray:
+        """Group means of the null scores (groups x signatures x n_null) from group sums."""
+        k, n_null = self.n_signatures, self.params.n_null
+        sums = np.asarray(self.null_weights.T @ basis_sums.T).T.reshape(len(n_cells), k, n_null)
+        if control_sums is not None:
+            sums = sums + control_sums[:, :, None]
+        return sums / n_cells[:, None, None]
 
     def _ulm_t(self, products: np.ndarray, sums: np.ndarray, squares: np.ndarray) -> np.ndarray:
         """decoupler's ulm t-value from X@w, row sums and row sums of squares."""
@@ -464,10 +499,11 @@ def _check_unsigned(name: str, weights: Mapping[str, float], method: str) -> Non
 
 def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
                params: ScoringParams) -> ScoringPlan:
-    """Turn signatures into one genes x columns weight matrix (skipped sets say why).
+    """Turn signatures into a genes x columns weight matrix (skipped sets say why).
 
-    Columns: one per scored signature, then (``mean`` only) its control-gene part, then
-    ``n_null`` null signatures per scored signature, signature-major.
+    Columns: one per scored signature, then (``mean``) each one's control-gene part, or
+    (``weighted``) ``n_null`` null signatures per scored signature, signature-major. For ``mean``
+    and ``ucell`` the null signatures get their own weight matrix over the genes they use.
     """
     if params.method not in METHODS:
         raise InputError("scoring", "method", f"unknown method {params.method!r}",
@@ -513,16 +549,27 @@ def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
                 null_cols.append((drawn[ok], values[ok]))
                 null_rows.append({"signature": name, "null": j, "n_genes": int(ok.sum()),
                                   "genes": ",".join(var_names[drawn[ok]])})
-    scored = set_cols + null_cols
-    columns = [(g, _column_weights(v, params)) for g, v in scored]
-    if params.method == "mean":
-        columns = columns[:len(kept)] + control_cols + columns[len(kept):]
-    plan = ScoringPlan(params, kept, _weight_matrix(columns, len(var_names)), pd.DataFrame(coverage),
-                       pd.DataFrame(null_rows, columns=["signature", "null", "n_genes", "genes"]))
-    if params.method == "weighted":
+    null_sets = pd.DataFrame(null_rows, columns=["signature", "null", "n_genes", "genes"])
+    if params.method == "weighted":  # nulls are scored per cell, as extra columns
+        scored = set_cols + null_cols
+        plan = ScoringPlan(params, kept, _weight_matrix(scored, len(var_names)),
+                           pd.DataFrame(coverage), null_sets)
         constants = np.array([_ulm_constants(v, n_universe) for _, v in scored]).reshape(-1, 2)
         plan.n_universe = n_universe
         plan.weight_mean, plan.weight_sd = constants[:, 0], constants[:, 1]
+        return plan
+    columns = [(g, _column_weights(v, params)) for g, v in set_cols]
+    if params.method == "mean":
+        columns += control_cols
+    plan = ScoringPlan(params, kept, _weight_matrix(columns, len(var_names)), pd.DataFrame(coverage),
+                       null_sets)
+    if params.n_null:
+        support = np.unique(np.concatenate([g for g, _ in null_cols] + [np.array([], np.int64)]))
+        local = np.full(len(var_names), -1, dtype=np.int64)
+        local[support] = np.arange(len(support))
+        plan.null_support = support
+        plan.null_weights = _weight_matrix([(local[g], _column_weights(v, params))
+                                            for g, v in null_cols], len(support))
     return plan
 
 
@@ -547,7 +594,7 @@ def _skip_reason(record: Mapping, genes: np.ndarray, values: np.ndarray, params:
 
 
 def _column_weights(values: np.ndarray, params: ScoringParams) -> np.ndarray:
-    """Per-gene weights of one signature column for the chosen method."""
+    """Per-gene weights of one signature column for `mean` or `ucell`."""
     n = len(values)
     if n == 0:
         return values
@@ -595,13 +642,12 @@ def plan_scoring(rows: RowSource, var_names: Sequence[str], gene_sets: GeneSets,
 
 
 def iter_scores(rows: RowSource, plan: ScoringPlan) -> Iterator[
-        tuple[int, int, sp.csr_matrix, np.ndarray, np.ndarray | None]]:
-    """Second pass: (start, stop, block, scores, null scores) for each row block."""
+        tuple[int, int, sp.csr_matrix, BlockScores]]:
+    """Second pass: (start, stop, block, its scores) for each row block."""
     n_out = plan.weights.shape[1] + plan.n_signatures
     for start, stop in row_blocks(rows, plan.params.chunk_nnz, n_out):
         block = rows.read(start, stop)
-        real, null = plan.score_block(block)
-        yield start, stop, block, real, null
+        yield start, stop, block, plan.score_block(block)
 
 
 def build_weights(gene_sets: GeneSets, var_names: pd.Index, means: np.ndarray, *, ctrl_size: int,
@@ -626,6 +672,6 @@ def score_cells(matrix: sp.spmatrix | np.ndarray, var_names: Sequence[str], gene
     rows = MemoryRows(matrix)
     plan, _ = plan_scoring(rows, var_names, gene_sets, params)
     out = np.empty((rows.shape[0], plan.n_signatures))
-    for start, stop, _block, real, _null in iter_scores(rows, plan):
-        out[start:stop] = real
+    for start, stop, _block, scores in iter_scores(rows, plan):
+        out[start:stop] = scores.real
     return pd.DataFrame(out, columns=plan.signatures), plan.coverage

@@ -126,15 +126,16 @@ def score_and_aggregate(path: str | os.PathLike[str], gene_sets: GeneSets, featu
             aggregate = StreamingAggregate(obs, var_names, plan.signatures, params.n_null,
                                            features, lr_genes)
             n_blocks = 0
-            for start, stop, block, real, null in iter_scores(values, plan):
+            for start, stop, block, scores in iter_scores(values, plan):
                 raw = None
                 if counts is not None:
                     raw = counts.read(start, stop)
                     check_counts(raw, var_names, source, counts_key)
-                aggregate.add(start, stop, block, raw, real, null)
+                aggregate.add(start, stop, block, raw, scores)
                 index = pd.Index(obs.index[start:stop], name="cell_id")
                 if "scores" in writers:
-                    writers["scores"].write(pd.DataFrame(real, index=index, columns=plan.signatures))
+                    writers["scores"].write(pd.DataFrame(scores.real, index=index,
+                                                         columns=plan.signatures))
                 if "detection" in writers:
                     detected = cell_detection(block, var_names, features)
                     writers["detection"].write(detected.set_axis(index, axis=0))
@@ -146,7 +147,7 @@ def score_and_aggregate(path: str | os.PathLike[str], gene_sets: GeneSets, featu
             donor_scores=aggregate.donor_scores(), cell_counts=cell_counts(obs, cell_types),
             gene_detection=aggregate.gene_detection() if counts is not None else None,
             receptor_detection=aggregate.receptor_detection(),
-            null_calibration=aggregate.null_calibration(),
+            null_calibration=aggregate.null_calibration(plan),
             pseudobulk=aggregate.pseudobulk() if counts is not None else None,
             n_cells=values.shape[0], n_blocks=n_blocks)
         ok = True

@@ -286,21 +286,27 @@ def test_null_signatures_are_size_and_expression_matched(pbmc):
 
 
 def test_null_scores_use_the_method_of_the_real_scores(pbmc):
+    """Null group means (from group sums for mean/ucell, per cell for weighted) equal scoring
+    each null gene set directly; a `mean` null shares its signature's control genes."""
     rows = MemoryRows(pbmc.X)
+    stats = gene_statistics(rows, pbmc.var_names, row_blocks(rows))
+    halves = np.arange(pbmc.n_obs) % 2  # two groups of cells
+    n_cells = np.bincount(halves).astype(float)
+    member = sp.csr_matrix((np.ones(pbmc.n_obs), (halves, np.arange(pbmc.n_obs))))
     for method in ("mean", "weighted", "ucell"):
-        params = ScoringParams(method=method, n_null=4, random_state=2)
-        stats = gene_statistics(rows, pbmc.var_names, row_blocks(rows))
-        plan = build_plan(PBMC_SETS, pbmc.var_names, stats, params)
-        real, null = plan.score_block(rows.read(0, pbmc.n_obs))
-        assert null.shape == (pbmc.n_obs, 3, 4)
-        genes = plan.null_sets.iloc[0]["genes"].split(",")
-        assert not np.allclose(null[:, 0, 0], real[:, 0])
-        if method == "mean":  # a null shares its signature's control genes: only the set differs
-            present = [g for g in PBMC_SETS["monocyte"] if g in pbmc.var_names]
-            columns = pbmc.var_names.get_indexer
-            difference = (np.asarray(pbmc.X[:, columns(genes)].mean(axis=1)).ravel()
-                          - np.asarray(pbmc.X[:, columns(present)].mean(axis=1)).ravel())
-            np.testing.assert_allclose(null[:, 0, 0] - real[:, 0], difference, atol=1e-6)
-            continue
+        plan = build_plan(PBMC_SETS, pbmc.var_names, stats,
+                          ScoringParams(method=method, n_null=4, random_state=2))
+        block = plan.score_block(rows.read(0, pbmc.n_obs))
+        if method == "weighted":
+            null = (member @ block.null.reshape(pbmc.n_obs, -1)).reshape(2, 3, 4) / n_cells[:, None, None]
+        else:
+            control = None if block.control is None else member @ block.control
+            null = plan.null_group_means((member @ block.basis).toarray(), control, n_cells)
+        genes = plan.null_sets.iloc[5]["genes"].split(",")  # signature 1 (b_cell), null 1
         direct, _ = score_cells(pbmc.X, pbmc.var_names, {"null": genes}, method=method)
-        np.testing.assert_allclose(null[:, 0, 0], direct["null"].to_numpy(), atol=1e-10)
+        per_cell = direct["null"].to_numpy()
+        if method == "mean":  # own-set mean minus the signature's control mean, not its own
+            values = pbmc.X[:, pbmc.var_names.get_indexer(genes)].astype(np.float64)
+            per_cell = np.asarray(values.mean(axis=1)).ravel() + block.control[:, 1]
+        np.testing.assert_allclose(null[:, 1, 1], (member @ per_cell) / n_cells, atol=1e-9)
+        assert not np.allclose(null[:, 1, 1], (member @ block.real[:, 1]) / n_cells)

@@ -32,6 +32,20 @@ def mem_mb(per_input_mb, minimum_mb):
     return request
 
 
+def threads_for_input(per_thread_mb, max_threads):
+    """Threads that follow input size (1 while the input does not exist yet, e.g. in a dry run;
+    Snakemake re-evaluates them once the job is ready to run)."""
+    from snakemake.exceptions import WorkflowError
+
+    def request(wildcards, input):
+        try:
+            size = float(input.size_mb)
+        except (WorkflowError, OSError):  # size unknown while the DAG is built: 1 for now
+            return 1
+        return int(min(max_threads, max(1, size // per_thread_mb)))
+    return request
+
+
 def runtime_min(per_input_mb, minimum_min):
     """Runtime request (minutes) that follows input size and grows with each retry."""
     def request(wildcards, input, attempt):

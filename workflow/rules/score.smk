@@ -1,8 +1,3 @@
-def score_threads(wildcards, input):
-    """One thread per ~250 MB of prepared input (at least 1, at most 8; --cores caps it)."""
-    return int(min(8, max(1, input.size_mb // 250)))
-
-
 # Scoring and sample x cell-type aggregation share one streaming pass over the prepared file
 # (two reads of X, one of the counts), so the matrix is never held whole: memory is a fixed
 # block budget plus per-group sums, and time follows the input size.
@@ -30,10 +25,12 @@ rule score_cells:
         "logs/score_cells/{dataset}.log",
     benchmark:
         "results/benchmarks/score_cells/{dataset}.tsv"
-    threads: score_threads
+    # One thread per ~250 MB of prepared input, 1 to 8 (--cores caps it): the numba kernels
+    # split row blocks across threads; reading and decompression stay on one.
+    threads: threads_for_input(per_thread_mb=250, max_threads=8)
     resources:
-        # Fixed block budget (~200 MB) + interpreter (~300 MB) + obs and per-group sums, which
-        # grow slowly with input; doubled on each retry.
+        # Interpreter and libraries (~350 MB) + one row block (scoring.chunk_nnz, ~100 MB by
+        # default) + obs and per-group sums, which grow slowly with input; doubled on each retry.
         mem_mb=mem_mb(per_input_mb=1, minimum_mb=1500),
         runtime=runtime_min(per_input_mb=0.05, minimum_min=15),
     script:
