@@ -70,39 +70,35 @@ def row_moments(indptr, data):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def ucell_strengths(indptr, data, max_rank):  # pragma: no cover - compiled
-    """Per stored entry, max_rank minus its rank among the row's non-zeros (0 beyond max_rank).
+def ucell_strengths(indptr, indices, data, max_rank, needed):  # pragma: no cover - compiled
+    """Per stored entry of a `needed` gene, max_rank minus its rank among the row's non-zeros
+    (0 beyond max_rank, and 0 for genes not needed).
 
     Ranks are taken in decreasing order of value with ties given their average rank, as UCell
-    does; zeros are never ranked. With these strengths a UCell score is one weighted sum.
+    does; zeros are never ranked. With these strengths a UCell score is one weighted sum. A
+    tie group's ranks run from (values strictly greater) + 1 to (values greater or equal), so
+    one sort and two binary searches per needed entry give its average rank.
     """
     out = np.zeros(data.shape[0])
     for row in prange(indptr.shape[0] - 1):
         start = indptr[row]
         end = indptr[row + 1]
+        values = np.empty(end - start, dtype=np.float64)
         count = 0
         for p in range(start, end):
             if data[p] != 0:
+                values[count] = -np.float64(data[p])
                 count += 1
         if count == 0:
             continue
-        positions = np.empty(count, dtype=np.int64)
-        values = np.empty(count, dtype=np.float64)
-        k = 0
+        ordered = np.sort(values[:count])
         for p in range(start, end):
-            if data[p] != 0:
-                positions[k] = p
-                values[k] = -np.float64(data[p])
-                k += 1
-        order = np.argsort(values, kind="mergesort")
-        first = 0
-        while first < count:
-            last = first
-            while last + 1 < count and values[order[last + 1]] == values[order[first]]:
-                last += 1
-            rank = 0.5 * (first + 1 + last + 1)
-            strength = max_rank - rank if rank <= max_rank else 0.0
-            for j in range(first, last + 1):
-                out[positions[order[j]]] = strength
-            first = last + 1
+            if data[p] == 0 or not needed[indices[p]]:
+                continue
+            key = -np.float64(data[p])
+            greater = np.searchsorted(ordered, key, side="left")
+            at_least = np.searchsorted(ordered, key, side="right")
+            rank = 0.5 * (greater + 1 + at_least)
+            if rank <= max_rank:
+                out[p] = max_rank - rank
     return out

@@ -417,6 +417,8 @@ class ScoringPlan:
     #: `mean`/`ucell`: genes the nulls use, and their (support x signatures*n_null) weights
     null_support: np.ndarray | None = None
     null_weights: sp.csr_matrix | None = None
+    #: `ucell`: genes whose ranks are needed (any signature's or null's genes)
+    ranked_genes: np.ndarray | None = None
     # `weighted` only: universe size, mean and standard deviation of each column's weights
     n_universe: int = 0
     weight_mean: np.ndarray | None = None
@@ -432,7 +434,8 @@ class ScoringPlan:
         k, n_null, method = self.n_signatures, self.params.n_null, self.params.method
         data = block.data
         if method == "ucell":
-            data = kernels.ucell_strengths(block.indptr, block.data, float(self.params.max_rank))
+            data = kernels.ucell_strengths(block.indptr, block.indices, block.data,
+                                           float(self.params.max_rank), self.ranked_genes)
         out = kernels.csr_dense_product(block.indptr, block.indices, data, self.weights.indptr,
                                         self.weights.indices, self.weights.data, self.weights.shape[1])
         if method == "weighted":
@@ -570,6 +573,10 @@ def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
         plan.null_support = support
         plan.null_weights = _weight_matrix([(local[g], _column_weights(v, params))
                                             for g, v in null_cols], len(support))
+    if params.method == "ucell":
+        plan.ranked_genes = np.diff(plan.weights.indptr) > 0
+        if plan.null_support is not None:
+            plan.ranked_genes[plan.null_support] = True
     return plan
 
 
