@@ -23,18 +23,23 @@ def set_threads(threads: int | None) -> int:
 
 @njit(cache=True)
 def gene_sums(indices, data, sums, nonzero):  # pragma: no cover - compiled
-    """Add each stored value to its gene's sum in row order, in the dtype of `sums`.
+    """Add each stored value to its gene's sum in row order, in the dtype of `sums`; return
+    how many values are not finite (NaN or infinite).
 
     Row-order accumulation in the matrix's own sum dtype (float32 for float32 data) is exactly
     what scipy's ``matrix.sum(axis=0)`` does, so gene means, expression bins and therefore
     scanpy's control genes come out bit-identical when the matrix is read in row blocks.
     """
+    bad = 0
     for p in range(indices.shape[0]):
         value = data[p]
+        if not np.isfinite(value):
+            bad += 1
         gene = indices[p]
         sums[gene] += value
         if value != 0:
             nonzero[gene] += 1
+    return bad
 
 
 @njit(parallel=True, cache=True)

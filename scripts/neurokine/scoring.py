@@ -248,11 +248,12 @@ def gene_statistics(rows: RowSource, var_names: pd.Index, blocks: Sequence[tuple
     sums = nonzero = None
     for start, stop in blocks:
         block = rows.read(start, stop)
-        check_finite(block, var_names, rows.source, rows.field)
         if sums is None:
             sums = np.zeros(rows.shape[1], dtype=_sum_dtype(block.data.dtype))
             nonzero = np.zeros(rows.shape[1], dtype=np.int64)
-        kernels.gene_sums(block.indices, block.data.astype(sums.dtype, copy=False), sums, nonzero)
+        data = block.data.astype(sums.dtype, copy=False)
+        if kernels.gene_sums(block.indices, data, sums, nonzero):
+            check_finite(block, var_names, rows.source, rows.field)  # raises, naming the genes
     if sums is None:
         raise InputError(rows.source, rows.field, "has no cells", "check the QC thresholds")
     return GeneStats(rows.shape[0], sums, nonzero)
@@ -448,10 +449,10 @@ class ScoringPlan:
             source = block if method == "mean" else sp.csr_matrix(
                 (data, block.indices, block.indptr), shape=block.shape)
             basis = source[:, self.null_support]
-        if method == "mean":
+        if method == "mean" and n_null:
             control = out[:, k:2 * k]
             return BlockScores(out[:, :k] + control, basis=basis, control=control)
-        return BlockScores(out[:, :k], basis=basis)
+        return BlockScores(out, basis=basis)
 
     def null_group_means(self, basis_sums: np.ndarray, control_sums: np.ndarray | None,
                          n_cells: np.ndarray) -> np.ndarray:
@@ -504,9 +505,10 @@ def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
                params: ScoringParams) -> ScoringPlan:
     """Turn signatures into a genes x columns weight matrix (skipped sets say why).
 
-    Columns: one per scored signature, then (``mean``) each one's control-gene part, or
-    (``weighted``) ``n_null`` null signatures per scored signature, signature-major. For ``mean``
-    and ``ucell`` the null signatures get their own weight matrix over the genes they use.
+    Columns: one per scored signature (``mean``: set and control genes together), then
+    (``mean`` with nulls) each one's control-gene part apart, or (``weighted``) ``n_null`` null
+    signatures per scored signature, signature-major. For ``mean`` and ``ucell`` the null
+    signatures get their own weight matrix over the genes they use.
     """
     if params.method not in METHODS:
         raise InputError("scoring", "method", f"unknown method {params.method!r}",
@@ -562,8 +564,11 @@ def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
         plan.weight_mean, plan.weight_sd = constants[:, 0], constants[:, 1]
         return plan
     columns = [(g, _column_weights(v, params)) for g, v in set_cols]
-    if params.method == "mean":
-        columns += control_cols
+    if params.method == "mean" and params.n_null:
+        columns += control_cols  # kept apart: null signatures reuse each control term
+    elif params.method == "mean":  # set and control genes are disjoint: one column each
+        columns = [(np.concatenate([g, c]), np.concatenate([w, cw]))
+                   for (g, w), (c, cw) in zip(columns, control_cols, strict=True)]
     plan = ScoringPlan(params, kept, _weight_matrix(columns, len(var_names)), pd.DataFrame(coverage),
                        null_sets)
     if params.n_null:
@@ -664,9 +669,7 @@ def build_weights(gene_sets: GeneSets, var_names: pd.Index, means: np.ndarray, *
     stats = GeneStats(1, np.asarray(means, dtype=np.float64), np.ones(len(var_names), np.int64))
     params = ScoringParams("mean", ctrl_size, n_bins, random_state, min_coverage)
     plan = build_plan(gene_sets, pd.Index(var_names), stats, params)
-    k = plan.n_signatures
-    combined = plan.weights[:, :k] + plan.weights[:, k:2 * k]
-    return sp.csc_matrix(combined), plan.signatures, plan.coverage
+    return sp.csc_matrix(plan.weights), plan.signatures, plan.coverage
 
 
 def score_cells(matrix: sp.spmatrix | np.ndarray, var_names: Sequence[str], gene_sets: GeneSets, *,

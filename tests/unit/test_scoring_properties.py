@@ -66,8 +66,8 @@ def test_mean_equals_scanpy_and_never_uses_a_set_gene_as_control(case):
     rows = MemoryRows(matrix)
     stats = gene_statistics(rows, names, row_blocks(rows))
     plan = build_plan(sets, names, stats, ScoringParams(ctrl_size=ctrl_size, n_bins=n_bins,
-                                                        random_state=seed))
-    k = plan.n_signatures
+                                                        random_state=seed, n_null=1))
+    k = plan.n_signatures  # with nulls, each signature's control genes are a column of their own
     weights = plan.weights.tocsc()
     for j in range(k):
         members = set(weights[:, j].indices)
