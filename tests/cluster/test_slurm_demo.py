@@ -35,7 +35,7 @@ RUN_ID = re.compile(r"SLURM run ID: (\S+)")
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 RULE_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 #: Rules of the demo that are real jobs; check_curated and `all` run on the submitting host.
-CLUSTER_RULES = {"simulate_demo_cohort", "prepare_dataset", "score_cells", "aggregate_donors",
+CLUSTER_RULES = {"simulate_demo_cohort", "prepare_dataset", "score_cells",
                  "compare_groups", "response_enrichment", "meta_analysis", "build_network",
                  "plot_figures", "plot_cross_dataset", "render_report"}
 

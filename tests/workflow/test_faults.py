@@ -35,7 +35,7 @@ DATASET = "demo_synthetic"
 #: Rule script file -> rule (job processes are recognised by their script).
 SCRIPT_RULES = {"simulate_demo.py": "simulate_demo_cohort", "check_curated.py": "check_curated",
                 "prepare_dataset.py": "prepare_dataset", "score_cells.py": "score_cells",
-                "aggregate_donors.py": "aggregate_donors", "compare_groups.py": "compare_groups",
+                "compare_groups.py": "compare_groups",
                 "response_enrichment.py": "response_enrichment",
                 "meta_analysis.py": "meta_analysis", "plot_figures.py": "plot_figures",
                 "render_report.py": "render_report"}
