@@ -288,8 +288,11 @@ def run_from_disk(args: argparse.Namespace) -> dict:
     if not path.exists():
         _, write_s = timed(write_h5ad, path, args)
         print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MB) in {write_s:.1f} s", flush=True)
-    score = run_child(args, "score", path)
-    print(f"neurokine from disk: {score}", flush=True)
+    runs = [run_child(args, "score", path) for _ in range(args.repeat)]
+    print(f"neurokine from disk: {runs}", flush=True)
+    # fastest time (other jobs share the machine), largest peak RSS (the honest memory figure)
+    score = {**runs[0], "seconds": min(r["seconds"] for r in runs),
+             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
     load = run_child(args, "scanpy-load", path)
     print(f"scanpy.read_h5ad: {load}", flush=True)
     nnz = load["nnz"]
@@ -297,7 +300,8 @@ def run_from_disk(args: argparse.Namespace) -> dict:
     if not args.keep and args.workdir is None:
         path.unlink()
     return {"mode": "from_disk", "cells": args.cells, "genes": args.genes, "signatures": args.signatures,
-            "method": args.method, "threads": args.threads, "neurokine_s": score["seconds"],
+            "method": args.method, "threads": args.threads, "repeat": args.repeat,
+            "neurokine_s": score["seconds"],
             "peak_rss_mb": score["peak_rss_mb"], "n_blocks": score["n_blocks"],
             "scanpy_load_s": load["seconds"], "scanpy_load_rss_mb": load["peak_rss_mb"],
             "matrix_in_memory_mb": round(matrix_mb, 1), "file_mb": round(path.stat().st_size / 2**20, 1)
@@ -317,7 +321,8 @@ def main() -> None:
                         help="numba threads for neurokine (1 = same footing as scanpy)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="neurokine and X @ W timings are the fastest of this many runs "
-                             "(the scanpy loop and decoupler run once)")
+                             "(the scanpy loop, decoupler and scanpy's load run once); "
+                             "--from-disk reports the largest peak RSS of its runs")
     parser.add_argument("--from-disk", action="store_true")
     parser.add_argument("--method", default="mean", help="method scored in --from-disk mode")
     parser.add_argument("--workdir", help="where --from-disk writes (and reuses) the .h5ad")
