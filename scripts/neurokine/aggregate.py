@@ -20,6 +20,8 @@ import scipy.sparse as sp
 #: Per-cell obs columns carried to the sample level when a dataset has them.
 SAMPLE_COLUMNS = ("dataset_id", "sample_id", "donor_id", "tissue", "disease")
 COVARIATE_COLUMNS = ("sex", "age", "batch")
+#: Relative difference below which a null and an observed group mean count as tied.
+TIE_TOLERANCE = 1e-9
 
 
 def group_index(obs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -244,8 +246,12 @@ def calibration_table(groups: pd.DataFrame, n_cells: np.ndarray, signatures: Seq
         mean = null.mean(axis=2) if n_null else np.full(observed.shape, np.nan)
         sd = null.std(axis=2, ddof=1) if n_null > 1 else np.full(observed.shape, np.nan)
         z = np.where(sd > 0, (observed - mean) / sd, np.nan)
-    upper = (1 + (null >= observed[:, :, None]).sum(axis=2)) / (1 + n_null)
-    lower = (1 + (null <= observed[:, :, None]).sum(axis=2)) / (1 + n_null)
+    # A null that equals the observed mean in exact arithmetic (groups of cells expressing
+    # neither set) may differ from it in the last bits, depending on summation order; counting
+    # it as a tie keeps the tail fractions identical across machines and thread counts.
+    tolerance = TIE_TOLERANCE * np.maximum(1.0, np.abs(observed))[:, :, None]
+    upper = (1 + (null >= observed[:, :, None] - tolerance).sum(axis=2)) / (1 + n_null)
+    lower = (1 + (null <= observed[:, :, None] + tolerance).sum(axis=2)) / (1 + n_null)
     frames = []
     for j, name in enumerate(signatures):
         frame = groups.copy()

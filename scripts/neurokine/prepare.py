@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Iterator, Mapping
 
 import anndata as ad
 import numpy as np
@@ -21,6 +22,15 @@ CELL_FILTERS: tuple[tuple[str, str, str, str], ...] = (
     ("max_genes", "n_genes", "<=", "max_genes"),
     ("max_pct_mito", "pct_mito", "<=", "max_pct_mito"),
 )
+#: Values per slice when checking or transforming X; bounds temporaries to ~100 MB whatever the
+#: size of the matrix (peak memory of the prepare rule is one copy of X plus this).
+CHECK_CHUNK = 10_000_000
+
+
+def _value_chunks(values: np.ndarray) -> Iterator[np.ndarray]:
+    """Consecutive slices of `values`, so checks never allocate a temporary as large as X."""
+    for start in range(0, values.size, CHECK_CHUNK):
+        yield values[start:start + CHECK_CHUNK]
 
 
 def check_counts_matrix(matrix: sp.spmatrix | np.ndarray, source: str) -> None:
@@ -28,13 +38,14 @@ def check_counts_matrix(matrix: sp.spmatrix | np.ndarray, source: str) -> None:
     values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
     if values.size == 0:
         return
-    if not np.all(np.isfinite(values)):
+    is_float = values.dtype.kind == "f"
+    if is_float and not all(np.isfinite(chunk).all() for chunk in _value_chunks(values)):
         raise InputError(source, "X", "contains NaN or infinite values",
                          "provide raw UMI counts; remove or re-create the corrupted matrix")
     if values.min() < 0:
         raise InputError(source, "X", "contains negative values, so it is not a count matrix",
                          "provide raw UMI counts (e.g. adata.raw.X or a 'counts' layer)")
-    if not np.all(np.equal(np.mod(values, 1), 0)):
+    if is_float and not all((np.mod(chunk, 1) == 0).all() for chunk in _value_chunks(values)):
         raise InputError(source, "X", "holds non-integer values (normalized or log data?)",
                          "provide raw integer UMI counts; neurokine normalizes them itself")
 
@@ -63,14 +74,28 @@ def check_harmonized(adata: ad.AnnData, source: str) -> None:
 def qc_metrics(adata: ad.AnnData) -> pd.DataFrame:
     """Per-cell total counts, detected genes and percent mitochondrial counts."""
     counts = sp.csr_matrix(adata.X)
-    total = np.asarray(counts.sum(axis=1)).ravel()
+    # Matrix-vector products in X's own dtype: slicing the mitochondrial columns, or a vector
+    # of a wider dtype, would make scipy copy the whole matrix (per-cell totals fit in int32).
+    total = (counts @ np.ones(counts.shape[1], dtype=counts.dtype)).astype(np.int64)
     detected = np.diff(counts.indptr)
     mito_mask = adata.var_names.str.upper().str.startswith("MT-")
-    mito = np.asarray(counts[:, np.flatnonzero(mito_mask)].sum(axis=1)).ravel()
+    mito = counts @ np.asarray(mito_mask, dtype=counts.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(total > 0, 100.0 * mito / total, 0.0)
     return pd.DataFrame({"total_counts": total, "n_genes": detected, "pct_mito": pct},
                         index=adata.obs_names)
+
+
+def keep_cells(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
+    """A new AnnData of the kept cells, slicing X once (anndata's view copy peaks at two copies)."""
+    if len(adata.layers) or len(adata.obsm) or len(adata.obsp) or len(adata.varm):
+        return adata[keep].copy()
+    rows = np.flatnonzero(keep)
+    obs = adata.obs.iloc[rows].copy()
+    for column in obs.columns:
+        if isinstance(obs[column].dtype, pd.CategoricalDtype):
+            obs[column] = obs[column].cat.remove_unused_categories()
+    return ad.AnnData(X=adata.X[rows], obs=obs, var=adata.var.copy(), uns=copy.deepcopy(adata.uns))
 
 
 def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.AnnData, pd.DataFrame]:
@@ -97,10 +122,11 @@ def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.Ann
         values = metrics[metric].to_numpy()
         keep &= values >= threshold if op == ">=" else values <= threshold
         record(order, step, threshold)
-    filtered = adata[keep].copy()
+    filtered = keep_cells(adata, keep)
     filtered.obs = filtered.obs.join(metrics.loc[filtered.obs_names])
-    cells_per_gene = np.asarray((sp.csr_matrix(filtered.X) > 0).sum(axis=0)).ravel()
-    filtered = filtered[:, cells_per_gene >= thresholds["min_cells_per_gene"]].copy()
+    genes_kept = cells_per_gene(sp.csr_matrix(filtered.X)) >= thresholds["min_cells_per_gene"]
+    if not genes_kept.all():  # slicing columns copies the whole matrix, so only when needed
+        filtered = filtered[:, genes_kept].copy()
     if filtered.n_obs == 0:
         raise InputError("config", "qc", "no cell passed the QC thresholds",
                          "relax qc thresholds (see results/prepared/<dataset>/qc_steps.tsv)")
@@ -109,13 +135,37 @@ def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.Ann
     return filtered, table
 
 
+def cells_per_gene(matrix: sp.csr_matrix) -> np.ndarray:
+    """Number of cells with a non-zero count, per gene, counted slice by slice."""
+    counts = np.zeros(matrix.shape[1], dtype=np.int64)
+    for start in range(0, matrix.nnz, CHECK_CHUNK):
+        stop = start + CHECK_CHUNK
+        nonzero = matrix.data[start:stop] != 0
+        counts += np.bincount(matrix.indices[start:stop][nonzero], minlength=matrix.shape[1])
+    return counts
+
+
 def normalize(adata: ad.AnnData, target_sum: float) -> ad.AnnData:
     """Keep raw counts in layers['counts']; set X to log1p of counts scaled to target_sum."""
-    counts = sp.csr_matrix(adata.X, dtype=np.float32)
-    totals = np.asarray(counts.sum(axis=1)).ravel()
+    counts = sp.csr_matrix(adata.X)
+    if counts.dtype != np.int32:
+        counts = counts.astype(np.int32)
+    # Canonical (sorted) column order per cell: scores sum each cell's values in stored order,
+    # so the same counts must always be stored the same way for byte-identical results.
+    counts.sort_indices()
+    totals = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    normalized = sp.diags(scale.astype(np.float32)) @ counts
-    normalized.data = np.log1p(normalized.data)
-    adata.layers["counts"] = sp.csr_matrix(adata.X, dtype=np.int32)
-    adata.X = sp.csr_matrix(normalized, dtype=np.float32)
+    logged = np.empty(counts.nnz, dtype=np.float32)
+    for start in range(0, counts.nnz, CHECK_CHUNK):
+        part = slice(start, min(start + CHECK_CHUNK, counts.nnz))
+        rows = np.searchsorted(counts.indptr, np.arange(part.start, part.stop), side="right") - 1
+        logged[part] = np.log1p(counts.data[part].astype(np.float32) * scale[rows])
+    # X shares the counts' index arrays (same sparsity), so the prepared object costs 1.5x the
+    # count matrix, not 3x; zeros (empty cells, stored zeros) are dropped on a private copy.
+    normalized = sp.csr_matrix((logged, counts.indices, counts.indptr), shape=counts.shape)
+    if (logged == 0).any():
+        normalized = normalized.copy()
+        normalized.eliminate_zeros()
+    adata.X = normalized
+    adata.layers["counts"] = counts
     return adata

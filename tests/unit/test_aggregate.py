@@ -74,3 +74,16 @@ def test_calibration_table_by_hand():
     assert first["null_p_upper"] == 1 / 4 and first["null_p_lower"] == 1.0
     assert second["null_z"] == -0.5 and second["null_p_upper"] == 3 / 4
     assert (second["axis"], second["module"], second["disease"]) == ("A", "response", "control")
+
+
+def test_calibration_counts_last_bit_differences_as_ties():
+    from neurokine.aggregate import calibration_table
+
+    groups = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"]})
+    obs = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"], "disease": ["MS"]})
+    observed = np.array([[-0.3]])
+    # Two nulls equal to the observed mean up to summation-order rounding, one clearly below.
+    null = np.array([[[np.nextafter(-0.3, 0.0), np.nextafter(-0.3, -1.0), -0.9]]])
+    row = calibration_table(groups, np.array([3]), ["A.ligand"], observed, null, obs).iloc[0]
+    assert row["null_p_upper"] == 3 / 4  # both near-equal nulls count as at least as large
+    assert row["null_p_lower"] == 1.0  # ...and as at most as large

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
-from neurokine.prepare import apply_qc, check_harmonized, normalize, qc_metrics
+from neurokine.prepare import (
+    apply_qc,
+    cells_per_gene,
+    check_harmonized,
+    keep_cells,
+    normalize,
+    qc_metrics,
+)
 
 THRESHOLDS = {"min_counts": 500, "max_counts": 50000, "min_genes": 100, "max_genes": 6000,
               "max_pct_mito": 10.0, "min_cells_per_gene": 3}
@@ -83,3 +91,34 @@ def test_reserved_cell_types_are_counted_then_removed(small_cohort):
     totals = table.groupby("step", sort=False)["cells_kept"].sum()
     assert totals["input"] - totals["vocabulary_cell_type"] == 15
     assert not set(filtered.obs["cell_type"].astype(str)) & {"doublet", "unassigned"}
+
+
+def test_keep_cells_equals_anndata_subsetting(small_cohort):
+    adata = small_cohort[0][:300].copy()
+    keep = np.random.default_rng(3).random(adata.n_obs) < 0.6
+    ours, theirs = keep_cells(adata, keep), adata[keep].copy()
+    assert (ours.X != theirs.X).nnz == 0
+    pd.testing.assert_frame_equal(ours.obs, theirs.obs)
+    pd.testing.assert_frame_equal(ours.var, theirs.var)
+    assert ours.uns.keys() == theirs.uns.keys()
+
+
+def test_cells_per_gene_ignores_stored_zeros_across_slices(monkeypatch):
+    matrix = sp.random(400, 60, density=0.2, format="csr", random_state=4, dtype=np.float64)
+    matrix.data[::7] = 0.0  # stored zeros are not detections
+    monkeypatch.setattr("neurokine.prepare.CHECK_CHUNK", 97)
+    expected = np.asarray((matrix > 0).sum(axis=0)).ravel()
+    np.testing.assert_array_equal(cells_per_gene(matrix), expected)
+
+
+def test_normalize_in_slices_equals_one_pass_and_leaves_counts_intact(small_cohort, monkeypatch):
+    subset = small_cohort[0][:200].copy()
+    counts = sp.csr_matrix(subset.X).copy()
+    counts.data[:5] = 0  # stored zeros must leave X without touching the shared counts
+    whole = normalize(ad.AnnData(X=counts.copy()), target_sum=1e4)
+    monkeypatch.setattr("neurokine.prepare.CHECK_CHUNK", 113)
+    sliced = normalize(ad.AnnData(X=counts.copy()), target_sum=1e4)
+    np.testing.assert_array_equal(sliced.X.toarray(), whole.X.toarray())
+    assert sliced.X.nnz == counts.nnz - 5
+    np.testing.assert_array_equal(sliced.layers["counts"].toarray(), counts.toarray())
+    assert sliced.layers["counts"].nnz == counts.nnz
