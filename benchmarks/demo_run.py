@@ -5,6 +5,7 @@ reports wall time, peak RSS (largest process), per-rule benchmark rows, and the 
 recall of the planted effects. The last line printed is one JSON object.
 
     python benchmarks/demo_run.py --cores 2
+    python benchmarks/demo_run.py --cores 2 --keep /tmp/demo   # keep the run's files
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ def parse_time_report(stderr: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--keep", help="run in this directory and keep it (report, tables)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
+        workdir = Path(args.keep) if args.keep else Path(tmp)
         command = ["/usr/bin/time", "-v", sys.executable, "-m", "snakemake", "--snakefile",
                    str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", str(args.cores),
                    "--configfile", str(REPO / "config/config.yaml")]
