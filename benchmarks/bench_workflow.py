@@ -2,12 +2,14 @@
 
 For each cohort size (default 20k, 100k and 300k cells) the default config is overlaid with
 ``simulation.donors_per_group`` and ``simulation.cells_per_donor`` (both grow, so a bigger
-cohort has more donors and more cells per donor), the workflow runs in a fresh directory under
-``/usr/bin/time -v``, and every rule's ``benchmark:`` file is read. Each rule's peak RSS is set
-beside the in-memory size of the cohort's raw count matrix (CSR data + indices + indptr).
+cohort has more donors and more cells per donor) and ``simulation.n_background_genes``
+(default 12,000, a 10x-like gene count; the demo's 600 give a matrix several times smaller).
+The workflow runs in a fresh directory under ``/usr/bin/time -v`` and every rule's
+``benchmark:`` file is read. Each rule's peak RSS is set beside the in-memory size of the
+cohort's raw count matrix (CSR data + indices + indptr).
 
     python benchmarks/bench_workflow.py --cores 2
-    python benchmarks/bench_workflow.py --sizes 20000 --cores 2
+    python benchmarks/bench_workflow.py --sizes 20000 --cores 2 --background-genes 600
 
 The last line printed is one JSON object (per-size totals and the growth from the smallest to
 the largest size).
@@ -55,11 +57,12 @@ def count_matrix_mb(path: Path) -> tuple[int, int, float]:
         return int(group.attrs["shape"][0]), int(group["data"].size), sum(sizes.values()) / 2**20
 
 
-def run_size(cells: int, cores: int, workdir: Path) -> dict:
+def run_size(cells: int, cores: int, workdir: Path, background_genes: int) -> dict:
     """Run the workflow once for one cohort size; return per-rule and total cost."""
     workdir.mkdir(parents=True, exist_ok=True)
     overlay = workdir / "cohort.yaml"
-    overlay.write_text(yaml.safe_dump({"simulation": cohort_design(cells)}))
+    simulation = {**cohort_design(cells), "n_background_genes": background_genes}
+    overlay.write_text(yaml.safe_dump({"simulation": simulation}))
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "snakemake", "--snakefile",
                str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
                "--configfile", str(REPO / "config/config.yaml"), str(overlay)]
@@ -85,6 +88,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="20000,100000,300000",
                         help="comma-separated cohort sizes (cells)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--background-genes", type=int, default=12_000,
+                        help="simulation.n_background_genes of every cohort")
     parser.add_argument("--keep", help="keep the run directories under this path")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -92,7 +97,7 @@ def main() -> None:
         root = Path(args.keep) if args.keep else Path(tmp)
         results = []
         for cells in sizes:
-            result = run_size(cells, args.cores, root / f"cells_{cells}")
+            result = run_size(cells, args.cores, root / f"cells_{cells}", args.background_genes)
             results.append(result)
             print(f"\n== {result['cells']} cells ({result['donors_per_group']} donors/group), "
                   f"count matrix {result['count_matrix_mb']} MB: wall {result['wall_s']} s")
@@ -101,7 +106,8 @@ def main() -> None:
                 print(f"{rule['rule']:<24} {rule['s']:>8.1f} {rule['max_rss_mb']:>11.1f} "
                       f"{rule['rss_over_matrix']:>11.2f}", flush=True)
     first, last = results[0], results[-1]
-    summary = {"cores": args.cores, "sizes": [{k: v for k, v in r.items() if k != "rules"} for r in results],
+    summary = {"cores": args.cores, "background_genes": args.background_genes,
+               "sizes": [{k: v for k, v in r.items() if k != "rules"} for r in results],
                "per_rule": {r["cells"]: r["rules"] for r in results},
                "cells_growth": round(last["cells"] / first["cells"], 2),
                "wall_growth": round(last["wall_s"] / first["wall_s"], 2),

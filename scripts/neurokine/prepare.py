@@ -22,9 +22,9 @@ CELL_FILTERS: tuple[tuple[str, str, str, str], ...] = (
     ("max_genes", "n_genes", "<=", "max_genes"),
     ("max_pct_mito", "pct_mito", "<=", "max_pct_mito"),
 )
-#: Values per slice when checking or transforming X; bounds temporaries to ~100 MB whatever the
-#: size of the matrix (peak memory of the prepare rule is one copy of X plus this).
-CHECK_CHUNK = 10_000_000
+#: Values per slice when checking or transforming X; bounds temporaries to ~30 MB whatever the
+#: size of the matrix (the prepare rule peaks at two copies of X, while it filters cells).
+CHECK_CHUNK = 2_000_000
 
 
 def _value_chunks(values: np.ndarray) -> Iterator[np.ndarray]:

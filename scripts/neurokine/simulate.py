@@ -88,16 +88,23 @@ def check_planted_effects(effects: Sequence[PlantedEffect], axes: Sequence[Axis]
 
 
 def background_genes(n_genes: int, exclude: set[str], seed: int) -> list[str]:
-    """Pick real HGNC symbols expressed in PBMCs (scanpy's bundled 10x data) as background."""
+    """Real HGNC symbols as background: PBMC-expressed genes first, then HCD program genes."""
     import scanpy as sc  # local import: only the simulator needs scanpy's bundled data
 
     pool = sorted(set(sc.datasets.pbmc68k_reduced().var_names) - exclude)
-    if n_genes > len(pool):
-        raise ConfigError("config", "simulation.n_background_genes",
-                          f"{n_genes} requested but only {len(pool)} background genes are available",
-                          f"set it to at most {len(pool)}")
     rng = np.random.default_rng(seed)
-    return sorted(rng.choice(pool, size=n_genes, replace=False).tolist())
+    if n_genes <= len(pool):
+        return sorted(rng.choice(pool, size=n_genes, replace=False).tolist())
+    # Scale runs need a 10x-like gene count (~10-20k) and the bundled PBMC file has 765 genes,
+    # so the rest come from the genes measured by the Human Cytokine Dictionary (PBMCs, hucira).
+    from neurokine import references
+
+    extra = sorted(references.reference_genes("hcd_cip") - exclude - set(pool))
+    if n_genes > len(pool) + len(extra):
+        raise ConfigError("config", "simulation.n_background_genes",
+                          f"{n_genes} requested but only {len(pool) + len(extra)} background genes "
+                          "are available", f"set it to at most {len(pool) + len(extra)}")
+    return sorted(pool + rng.choice(extra, size=n_genes - len(pool), replace=False).tolist())
 
 
 def exclusive_module_genes(axes: Sequence[Axis], axis_id: str, module: str) -> list[str]:

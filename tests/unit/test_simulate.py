@@ -115,3 +115,19 @@ def test_too_many_background_genes_is_a_config_error(axes, vocabulary):
     with pytest.raises(ConfigError, match=r"n_background_genes.*at most"):
         simulate_cohort(axes, vocabulary, planted_effects=[], seed=1,
                         **{**SMALL, "n_background_genes": 100_000})
+
+
+def test_background_beyond_the_pbmc_file_draws_reference_genes_deterministically():
+    import scanpy as sc
+
+    from neurokine.references import reference_genes
+    from neurokine.simulate import background_genes
+
+    pbmc = set(sc.datasets.pbmc68k_reduced().var_names)
+    exclude = {"IL7R", "CD3E"}
+    genes = background_genes(3000, exclude, seed=5)
+    assert len(genes) == len(set(genes)) == 3000 and not set(genes) & exclude
+    assert pbmc - exclude <= set(genes)  # every PBMC-expressed gene first, then the rest
+    assert set(genes) - pbmc <= reference_genes("hcd_cip")
+    assert background_genes(3000, exclude, seed=5) == genes
+    assert background_genes(3000, exclude, seed=6) != genes
