@@ -153,7 +153,8 @@ def normalize(adata: ad.AnnData, target_sum: float) -> ad.AnnData:
     # Canonical (sorted) column order per cell: scores sum each cell's values in stored order,
     # so the same counts must always be stored the same way for byte-identical results.
     counts.sort_indices()
-    totals = np.asarray(counts.sum(axis=1)).ravel().astype(np.float32)
+    # In X's own dtype: scipy's sum() would upcast the whole matrix to int64 first.
+    totals = (counts @ np.ones(counts.shape[1], dtype=counts.dtype)).astype(np.float32)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
     logged = np.empty(counts.nnz, dtype=np.float32)
     for start in range(0, counts.nnz, CHECK_CHUNK):
