@@ -6,7 +6,6 @@ absent, and never when NEUROKINE_REQUIRE_SLURM=1 (CI), where a missing cluster f
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.slurm import require_idle_node, require_slurm, scontrol_job
+from fixtures.workflow import clean_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.workflow]
 
@@ -68,18 +68,6 @@ rule combine:
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
 RECORD = re.compile(r"^(first|second|combine) job=(\S+) node=(\S+)$")
-
-
-def clean_env() -> dict[str, str]:
-    """The caller's environment without settings that would change what the run does."""
-    env = dict(os.environ)
-    # SNAKEMAKE_PROFILE silently adds a profile; SLURM_* from an enclosing allocation makes
-    # the plugin warn and sbatch inherit limits; the partition file env var replaces the
-    # cluster's default partition.
-    for name in list(env):
-        if name.startswith("SLURM_") or name in {"SNAKEMAKE_PROFILE", "SNAKEMAKE_SLURM_PARTITIONS"}:
-            del env[name]
-    return env
 
 
 def test_workflow_jobs_run_as_distinct_slurm_jobs(tmp_path: Path) -> None:
