@@ -179,16 +179,22 @@ def response_enrichment(pb: ad.AnnData, contrasts: Sequence[compare.Contrast], a
         for (tissue, cell_type), (ranking, base) in sorted(rankings.items()):
             sets = response_gene_sets(axes, tuple(hcd_map.get(cell_type, ())), axis_sets=per_axis)
             seed_k = stats.stable_seed(seed, "enrichment", contrast.name, tissue, cell_type)
-            table, _ = prerank(ranking, sets, permutations=permutations, seed=seed_k % (2**31),
-                               min_size=min_size, max_size=max_size)
             keep = {k: base[k] for k in ("dataset_id", "contrast", "case", "reference", "tissue",
                                          "cell_type", "n_donors_case", "n_donors_reference")}
-            frames.append(table.assign(**keep, n_genes_ranked=len(ranking)))
+            # One prerank (and so one FDR family) per resource: a curated set's q-value must not
+            # change when an optional reference such as CytoSig is installed or removed.
+            for resource in sorted({resource for resource, _, _ in sets.values()}):
+                subset = {name: spec for name, spec in sets.items() if spec[0] == resource}
+                table, _ = prerank(ranking, subset, permutations=permutations,
+                                   seed=seed_k % (2**31), min_size=min_size, max_size=max_size)
+                frames.append(table.assign(**keep, n_genes_ranked=len(ranking)))
     if not frames:
         return pd.DataFrame(columns=ENRICHMENT_COLUMNS)
     result = pd.concat(frames, ignore_index=True)
     result["fdr_family"] = (result["dataset_id"].astype(str) + "|" + result["contrast"] + "|"
-                            + result["tissue"].astype(str) + "|" + result["cell_type"].astype(str))
+                            + result["tissue"].astype(str) + "|" + result["cell_type"].astype(str)
+                            + "|" + result.get("resource", pd.Series("", index=result.index))
+                            .fillna("").astype(str))
     result["ranking"] = RANKING
     result["permutations"] = permutations
     return result.reindex(columns=ENRICHMENT_COLUMNS)

@@ -96,3 +96,21 @@ def test_expressed_gene_filter():
     np.testing.assert_array_equal(enrichment.expressed_genes(counts, 5, 2), [1])
     with pytest.raises(AssertionError):
         np.testing.assert_array_equal(enrichment.expressed_genes(counts, 5, 1), [1])
+
+
+def test_an_optional_reference_leaves_curated_q_values_unchanged(monkeypatch):
+    rng = np.random.default_rng(2)
+    extra = {f"REF{i}": ("cytosig", f"REF{i}", list(rng.choice(GENES, 25, replace=False)))
+             for i in range(6)}
+    curated = {k: v for k, v in sets().items() if k != "TINY.response"}
+    tables = {}
+    for name, gene_sets in (("curated only", curated), ("with reference", {**curated, **extra})):
+        monkeypatch.setattr(enrichment, "response_gene_sets", lambda *a, gs=gene_sets, **k: gs)
+        tables[name] = enrichment.response_enrichment(
+            pseudobulk(), [Contrast("MS", "control")], [], {}, covariates=[], min_cells=10,
+            min_donors=3, permutations=100, min_size=5, max_size=500, seed=1)
+    alone, both = tables["curated only"], tables["with reference"]
+    assert set(both["resource"]) == {"curated", "cytosig"}
+    assert both.groupby("resource")["fdr_family"].nunique().eq(1).all()
+    assert both["fdr_family"].nunique() == 2
+    pd.testing.assert_frame_equal(alone, both[both["resource"] == "curated"].reset_index(drop=True))
