@@ -190,11 +190,9 @@ def response_enrichment(pb: ad.AnnData, contrasts: Sequence[compare.Contrast], a
                 frames.append(table.assign(**keep, n_genes_ranked=len(ranking)))
     if not frames:
         return pd.DataFrame(columns=ENRICHMENT_COLUMNS)
-    result = pd.concat(frames, ignore_index=True)
-    result["fdr_family"] = (result["dataset_id"].astype(str) + "|" + result["contrast"] + "|"
-                            + result["tissue"].astype(str) + "|" + result["cell_type"].astype(str)
-                            + "|" + result.get("resource", pd.Series("", index=result.index))
-                            .fillna("").astype(str))
+    result = pd.concat(frames, ignore_index=True).reindex(columns=ENRICHMENT_COLUMNS)
+    family = result[["dataset_id", "contrast", "tissue", "cell_type", "resource"]]
+    result["fdr_family"] = family.fillna("").astype(str).agg("|".join, axis=1)
     result["ranking"] = RANKING
     result["permutations"] = permutations
-    return result.reindex(columns=ENRICHMENT_COLUMNS)
+    return result

@@ -311,12 +311,8 @@ def signature_donor_values(donor_scores: pd.DataFrame, findings: pd.DataFrame,
                      & (scores["cell_type"] == str(finding.cell_type))
                      & (scores["tissue"] == str(finding.tissue)) & (scores["n_cells"] >= min_cells)
                      & scores["disease"].isin([finding.case, finding.reference])]
-        weighted = sub.assign(w=sub["mean_score"] * sub["n_cells"]).groupby(
-            ["donor_id", "disease"], sort=True)[["w", "n_cells"]].sum()
-        for (donor, disease), row in weighted.iterrows():
-            rows.append({"panel": key, "donor_id": donor, "group": disease,
-                         "value": row["w"] / row["n_cells"]})
-    return pd.DataFrame(rows, columns=["panel", "donor_id", "group", "value"])
+        rows.append(donor_means(sub, "mean_score").assign(panel=key))
+    return _panels(rows)
 
 
 def interaction_donor_values(nodes: pd.DataFrame, findings: pd.DataFrame,
@@ -330,12 +326,24 @@ def interaction_donor_values(nodes: pd.DataFrame, findings: pd.DataFrame,
                               "sender": str(finding.sender), "receiver": str(finding.receiver)}])
         scores = nw.interaction_scores(arms.astype({"cell_type": str, "tissue": str}), pair)
         scores = scores[scores["n_cells"] >= min_cells]
-        weighted = scores.assign(w=scores["interaction"] * scores["n_cells"]).groupby(
-            ["donor_id", "disease"], sort=True)[["w", "n_cells"]].sum()
-        for (donor, disease), row in weighted.iterrows():
-            rows.append({"panel": key, "donor_id": donor, "group": disease,
-                         "value": row["w"] / row["n_cells"]})
-    return pd.DataFrame(rows, columns=["panel", "donor_id", "group", "value"])
+        rows.append(donor_means(scores, "interaction").assign(panel=key))
+    return _panels(rows)
+
+
+def donor_means(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Cell-weighted mean of `column` per donor and disease (columns donor_id, group, value)."""
+    weighted = frame.assign(w=frame[column] * frame["n_cells"]).groupby(
+        ["donor_id", "disease"], sort=True)[["w", "n_cells"]].sum()
+    values = (weighted["w"] / weighted["n_cells"]).rename("value").reset_index()
+    return values.rename(columns={"disease": "group"}).astype({"donor_id": object, "group": object})
+
+
+def _panels(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-panel donor values into the long table the panel plots read."""
+    columns = ["panel", "donor_id", "group", "value"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def donor_strips(values: pd.DataFrame, panels: Sequence[Mapping[str, str]], ylabel: str,
