@@ -46,7 +46,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
 #: Rows generated per block: the synthetic matrix is built without a dense cells x genes array.
 GEN_ROWS = 2000
@@ -134,7 +133,7 @@ def timed(function, *args, repeat: int = 1, **kwargs):
 
 def run_in_memory(args: argparse.Namespace) -> dict:
     """Time every method on the same in-memory matrix and compare their scores."""
-    from neurokine.scoring import score_cells
+    from neurokine.scoring.engine import score_cells
 
     X, gen_s = timed(synthetic_matrix, args.cells, args.genes, args.nnz_per_cell, args.seed)
     names = pd.Index([f"G{i:05d}" for i in range(args.genes)])
@@ -162,7 +161,7 @@ def run_in_memory(args: argparse.Namespace) -> dict:
     _, matmul_s = timed(lambda: (X @ W).toarray(), repeat=rep)
     # For context: scipy on neurokine's own `mean` weights (set + control genes of every
     # signature), i.e. the same product the engine computes.
-    from neurokine.scoring import MemoryRows, ScoringParams, plan_scoring
+    from neurokine.scoring.engine import MemoryRows, ScoringParams, plan_scoring
 
     full = plan_scoring(MemoryRows(X), names, sets, ScoringParams())[0].weights.tocsc()
     _, matmul_full_s = timed(lambda: (X @ full).toarray(), repeat=rep)
@@ -249,8 +248,8 @@ def child(args: argparse.Namespace) -> dict:
     Imports happen before the clock starts (their memory still counts in the peak RSS).
     """
     if args.child == "score":
-        from neurokine.scoring import ScoringParams
-        from neurokine.stream import score_and_aggregate
+        from neurokine.scoring.engine import ScoringParams
+        from neurokine.scoring.stream import score_and_aggregate
     else:
         import scanpy as sc
     start = time.perf_counter()

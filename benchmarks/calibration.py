@@ -32,23 +32,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from calibration_tools import cell_level_wilcoxon, score_donors
 from scipy import stats as sps
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from neurokine.curated.axes import load_axes
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.io.files import read_yaml
+from neurokine.stats import (
+    compare,
+    models,
+)
+from neurokine.validation.simulate import PlantedEffect, simulate_cohort
 
-from neurokine import compare, stats  # noqa: E402
-from neurokine.calibration import cell_level_wilcoxon, score_donors  # noqa: E402
-from neurokine.celltypes import load_cell_types  # noqa: E402
-from neurokine.io import read_yaml  # noqa: E402
-from neurokine.signatures import load_axes  # noqa: E402
-from neurokine.simulate import PlantedEffect, simulate_cohort  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CONTRAST = compare.Contrast("MS", "control")
 ALPHA = 0.05
@@ -112,15 +113,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20240911)
     args = parser.parse_args()
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
-                                 REPO / "workflow/schemas/cell_types.schema.yaml")
-    axes = load_axes(REPO / "resources/signatures/axes", REPO / "workflow/schemas/axis.schema.yaml",
+                                 REPO / "resources/schemas/cell_types.schema.yaml")
+    axes = load_axes(REPO / "resources/signatures/axes", REPO / "resources/schemas/axis.schema.yaml",
                      vocabulary)
     sim = CONFIG["simulation"]
     started = time.time()
 
     null_rows, cell_rows, variance_parts = [], [], []
     for r in range(args.null_cohorts):
-        seed = stats.stable_seed(args.seed, "null", str(r))
+        seed = models.stable_seed(args.seed, "null", str(r))
         prepared, cell_scores, donor_scores, coverage = cohort(axes, vocabulary, sim, 5, [], seed)
         tested = run_compare(donor_scores, coverage, seed)
         tested["cohort"] = r
@@ -143,7 +144,7 @@ def main() -> None:
     gene_sd = math.hypot(sim["donor_sd"], sim["donor_module_sd"])
     effects = [PlantedEffect("MS", a, m, ct, gene_sd / math.log(2.0)) for a, m, ct in PLANTED]
     for r in range(args.power_cohorts):
-        seed = stats.stable_seed(args.seed, "power", str(r))
+        seed = models.stable_seed(args.seed, "power", str(r))
         _, _, donor_scores, coverage = cohort(axes, vocabulary, sim, 6, [], seed)
         for multiple in EFFECT_SDS:
             shifted = donor_scores.merge(donor_sd, on=["cell_type", "signature"], how="inner")
@@ -157,7 +158,7 @@ def main() -> None:
             curve_rows.append(result)
             if multiple == 1.0:
                 tested = result
-        seed_g = stats.stable_seed(args.seed, "planted", str(r))
+        seed_g = models.stable_seed(args.seed, "planted", str(r))
         _, _, donor_scores_g, coverage_g = cohort(axes, vocabulary, sim, 6, effects, seed_g)
         tested_g = run_compare(donor_scores_g, coverage_g, seed_g)
         planted_keys = {(f"{a}.{m}", ct) for a, m, ct in PLANTED}

@@ -20,11 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from neurokine.validation.evaluation import recovery_summary
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from neurokine.evaluation import recovery_summary  # noqa: E402
-
 
 def parse_time_report(stderr: str) -> dict[str, float]:
     """Wall seconds and peak RSS (MB) from GNU time's verbose report."""

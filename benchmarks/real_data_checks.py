@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import calibration_tools as calibration
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from neurokine.curated.axes import load_axes
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.stats import compare
 
-from neurokine import calibration, compare  # noqa: E402
-from neurokine.celltypes import load_cell_types  # noqa: E402
-from neurokine.signatures import load_axes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 MIN_COVERAGE = 0.3
 
@@ -104,8 +103,8 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=200)
     args = parser.parse_args()
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
-                                 REPO / "workflow/schemas/cell_types.schema.yaml")
-    axes = load_axes(REPO / "resources/signatures/axes", REPO / "workflow/schemas/axis.schema.yaml",
+                                 REPO / "resources/schemas/cell_types.schema.yaml")
+    axes = load_axes(REPO / "resources/signatures/axes", REPO / "resources/schemas/axis.schema.yaml",
                      vocabulary)
     started = time.time()
     runs = {

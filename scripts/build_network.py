@@ -1,12 +1,15 @@
 """Rule script: sender/receiver scores, tested sender -> receiver interactions, evidence table."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import compare, network  # noqa: E402
-from neurokine.io import read_tsv, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import read_tsv, write_tsv
+from neurokine.stats import (
+    compare,
+    network,
+)
 
 vocabulary, axes = load_curated(snakemake.input)
 settings = snakemake.params.compare

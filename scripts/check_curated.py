@@ -1,11 +1,11 @@
 """Rule check_curated: validate axes and vocabulary (genes included) before any other stage."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine.checks import check_curated  # noqa: E402
-from neurokine.io import write_tsv  # noqa: E402
+from neurokine.io.checks import check_curated
+from neurokine.io.files import write_tsv
 
 genes = check_curated(snakemake.params.axes_dir, snakemake.input.axis_schema,
                       snakemake.input.cell_types, snakemake.input.cell_types_schema,

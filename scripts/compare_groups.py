@@ -1,12 +1,13 @@
 """Rule script: donor-level tests (mean per-cell score and pseudobulk), composition, BH-FDR."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import compare, composition, pseudobulk, signatures  # noqa: E402
-from neurokine.io import read_h5ad, read_tsv, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated.axes import gene_sets
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import read_h5ad, read_tsv, write_tsv
+from neurokine.stats import compare, composition, pseudobulk
 
 params = snakemake.params.compare
 _, axes = load_curated(snakemake.input)
@@ -27,7 +28,7 @@ abundance = composition.composition_tests(cell_counts, contrasts, min_cells=min_
 results = compare.compare_groups(donor_scores, coverage, contrasts, min_cells=min_cells,
                                  composition_tests=abundance, **options)
 pb_scores, pb_coverage = pseudobulk.signature_scores(
-    read_h5ad(snakemake.input.pseudobulk), signatures.gene_sets(axes), snakemake.params.min_gene_coverage)
+    read_h5ad(snakemake.input.pseudobulk), gene_sets(axes), snakemake.params.min_gene_coverage)
 pb_results = compare.compare_groups(pb_scores, pb_coverage, contrasts, min_cells=min_cells,
                                     value="mean_score", measure="pseudobulk_logcpm",
                                     composition_tests=abundance, **options)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
 
-from neurokine.fetch import FetchError, FetchOptions, fetch_dataset, write_manifest  # noqa: E402
+from neurokine.io.fetch import FetchError, FetchOptions, fetch_dataset, write_manifest
 
 
 def log(message: str) -> None:

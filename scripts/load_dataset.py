@@ -4,12 +4,12 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
 
-from neurokine.celltypes import load_cell_types  # noqa: E402
-from neurokine.checks import check_deposit, check_harmonized_data  # noqa: E402
-from neurokine.harmonize import harmonize  # noqa: E402
-from neurokine.io import write_h5ad, write_tsv  # noqa: E402
-from neurokine.loaders import load_dataset  # noqa: E402
-from neurokine.registry import file_location  # noqa: E402
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.io.checks import check_deposit, check_harmonized_data
+from neurokine.io.files import write_h5ad, write_tsv
+from neurokine.io.harmonize import harmonize
+from neurokine.io.loaders import load_dataset
+from neurokine.io.registry import file_location
 
 dataset = snakemake.wildcards.dataset
 entry = snakemake.params.entry

@@ -1,11 +1,11 @@
 """Rule script: DerSimonian-Laird random-effects meta-analysis over the selected datasets."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import meta  # noqa: E402
-from neurokine.io import read_tsv, write_tsv  # noqa: E402
+from neurokine.io.files import read_tsv, write_tsv
+from neurokine.stats import meta
 
 tables = [read_tsv(path) for path in snakemake.input.tests]
 result = meta.meta_analysis(tables)

@@ -1,14 +1,18 @@
 """Rule script: forest plot and therapy panel over all datasets, and the therapy table."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from neurokine import figures, style, therapy  # noqa: E402
-from neurokine.io import read_tsv, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import read_tsv, write_tsv
+from neurokine.plot import (
+                  figures,
+                  style,
+                  therapy,
+)
 
 style.apply_style()
 vocabulary, axis_list = load_curated(snakemake.input)

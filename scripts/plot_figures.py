@@ -1,11 +1,14 @@
 """Rule script: the deterministic per-dataset figures (PNG + SVG) from the results tables."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import figures, style  # noqa: E402
-from neurokine.io import read_tsv  # noqa: E402
+from neurokine.io.files import read_tsv
+from neurokine.plot import (
+    figures,
+    style,
+)
 
 style.apply_style()
 inputs = snakemake.input

@@ -2,12 +2,12 @@
 
 import gc
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import prepare  # noqa: E402
-from neurokine.io import read_h5ad, write_h5ad, write_tsv  # noqa: E402
+from neurokine.io import prepare
+from neurokine.io.files import read_h5ad, write_h5ad, write_tsv
 
 adata = read_h5ad(snakemake.input.h5ad)
 prepare.check_harmonized(adata, snakemake.input.h5ad)

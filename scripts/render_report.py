@@ -1,14 +1,15 @@
 """Rule script: the self-contained HTML report over all datasets."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from neurokine import references, report  # noqa: E402
-from neurokine.io import read_tsv, sha256sum, write_text  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated import references
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import read_tsv, sha256sum, write_text
+from neurokine.plot import report
 
 inputs = snakemake.input
 vocabulary, axis_list = load_curated(inputs)

@@ -1,12 +1,15 @@
 """Rule script: donor-ranked genes (pseudobulk moderated t) -> gseapy prerank on response sets."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import compare, enrichment  # noqa: E402
-from neurokine.io import read_h5ad, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import read_h5ad, write_tsv
+from neurokine.stats import (
+    compare,
+    enrichment,
+)
 
 params = snakemake.params.compare
 settings = params.get("enrichment", {})

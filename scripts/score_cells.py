@@ -1,15 +1,16 @@
 """Rule script: score every axis module per cell and aggregate per sample x cell type, in one
 bounded-memory pass over the prepared .h5ad (neurokine.stream)."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import detection, signatures  # noqa: E402
-from neurokine.io import write_h5ad, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
-from neurokine.scoring import ScoringParams  # noqa: E402
-from neurokine.stream import score_and_aggregate  # noqa: E402
+from neurokine.curated.axes import gene_sets
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import write_h5ad, write_tsv
+from neurokine.scoring import detection
+from neurokine.scoring.engine import ScoringParams
+from neurokine.scoring.stream import score_and_aggregate
 
 dataset = snakemake.wildcards.dataset
 vocabulary, axes = load_curated(snakemake.input)
@@ -17,7 +18,7 @@ params = ScoringParams.from_config(snakemake.params.scoring, snakemake.params.se
 lr_genes = [g for a in axes for g in (*a.ligands, *a.receptor_genes)]
 # The per-cell Parquet files are streamed block by block through neurokine.io.atomic_path.
 result = score_and_aggregate(
-    snakemake.input.h5ad, signatures.gene_sets(axes), detection.axis_features(axes), lr_genes,
+    snakemake.input.h5ad, gene_sets(axes), detection.axis_features(axes), lr_genes,
     params, cell_scores_path=snakemake.output.scores,
     cell_detection_path=snakemake.output.cell_detection, threads=snakemake.threads)
 groups = ["sample_id", "cell_type"]

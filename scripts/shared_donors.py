@@ -4,8 +4,8 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
 
-from neurokine.harmonize import plan_shared_donors, undeclared_shared_donors  # noqa: E402
-from neurokine.io import read_h5ad, write_tsv  # noqa: E402
+from neurokine.io.files import read_h5ad, write_tsv
+from neurokine.io.harmonize import plan_shared_donors, undeclared_shared_donors
 
 plan = plan_shared_donors(snakemake.params.registry, snakemake.params.selected)
 donors = {}

@@ -1,12 +1,12 @@
 """Rule script: simulate the synthetic demo cohort from config.simulation."""
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
-from neurokine import simulate  # noqa: E402
-from neurokine.io import write_h5ad, write_tsv  # noqa: E402
-from neurokine.resources import load_curated  # noqa: E402
+from neurokine.curated.inputs import load_curated
+from neurokine.io.files import write_h5ad, write_tsv
+from neurokine.validation import simulate
 
 params = snakemake.params.simulation
 vocabulary, axes = load_curated(snakemake.input)

@@ -21,16 +21,16 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def vocabulary():
     """The validated cell-type vocabulary."""
-    from neurokine.celltypes import load_cell_types
+    from neurokine.curated.cell_types import load_cell_types
 
     return load_cell_types(REPO / "resources/cell_types.yaml",
-                           REPO / "workflow/schemas/cell_types.schema.yaml")
+                           REPO / "resources/schemas/cell_types.schema.yaml")
 
 
 @pytest.fixture(scope="session")
 def registry():
     """The validated dataset registry."""
-    from neurokine.registry import load_registry
+    from neurokine.io.registry import load_registry
 
     return load_registry(REPO / "config/datasets.yaml", REPO / "workflow/schemas/datasets.schema.yaml")
 
@@ -38,16 +38,16 @@ def registry():
 @pytest.fixture(scope="session")
 def axes(vocabulary):
     """The validated curated cytokine axes."""
-    from neurokine.signatures import load_axes
+    from neurokine.curated.axes import load_axes
 
-    return load_axes(REPO / "resources/signatures/axes", REPO / "workflow/schemas/axis.schema.yaml",
+    return load_axes(REPO / "resources/signatures/axes", REPO / "resources/schemas/axis.schema.yaml",
                      vocabulary)
 
 
 @pytest.fixture(scope="session")
 def small_cohort(axes, vocabulary):
     """A small simulated cohort with two planted effects (deterministic)."""
-    from neurokine.simulate import PlantedEffect, simulate_cohort
+    from neurokine.validation.simulate import PlantedEffect, simulate_cohort
 
     effects = [PlantedEffect("MS", "TNF", "response", "mono_classical", 2.0),
                PlantedEffect("NMOSD", "IFN_I", "response", "CD4_T_memory", 2.0)]

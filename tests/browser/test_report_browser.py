@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from neurokine import SYNTHETIC_LABEL, figures, references, report, style, therapy
-from neurokine.io import read_tsv
-from neurokine.signatures import load_axes
+from neurokine import SYNTHETIC_LABEL
+from neurokine.curated import references
+from neurokine.curated.axes import load_axes
+from neurokine.io.files import read_tsv
+from neurokine.plot import figures, report, style, therapy
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -111,7 +113,7 @@ def injected_report(demo: Path, out: Path) -> Path:
         pngs[name] = out / f"{name}.png"
         style.save_figure(fig, pngs[name], out / f"{name}.svg")
     axes = {a.id: a for a in load_axes(REPO / "resources/signatures/axes",
-                                       REPO / "workflow/schemas/axis.schema.yaml")}
+                                       REPO / "resources/schemas/axis.schema.yaml")}
     table = therapy.therapy_table(axes, therapy.observed_signal(tables.tests, 0.05, tables.network),
                                   ["MS", "NMOSD", "neurosarcoidosis", "ICANS"], [ds])
     style.save_figure(figures.therapy_panel(table, 0.05, True, "therapy"), out / "therapy_panel.png",

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import calibration_tools as calibration
 import numpy as np
 import pytest
 
-from neurokine import calibration, compare
+from neurokine.stats import compare
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("NEUROKINE_SHARED_DATA", REPO / ".." / "shared" / "data"))

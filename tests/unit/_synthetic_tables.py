@@ -13,9 +13,9 @@ import functools
 import numpy as np
 import pandas as pd
 
-from neurokine import compare
-from neurokine import network as nw
-from neurokine.figures import DatasetTables
+from neurokine.plot.figures import DatasetTables
+from neurokine.stats import compare
+from neurokine.stats import network as nw
 
 TYPES = ("B_naive", "CD4_T_memory", "mono_classical")
 AXES = ("IL6", "TNF")

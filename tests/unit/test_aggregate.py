@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from neurokine.aggregate import cell_counts, gene_detection, mean_scores, pseudobulk
-from neurokine.prepare import normalize
+from neurokine.io.prepare import normalize
+from neurokine.scoring.aggregate import cell_counts, gene_detection, mean_scores, pseudobulk
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_gene_detection_fraction_and_mean(prepared):
 
 
 def test_calibration_table_by_hand():
-    from neurokine.aggregate import calibration_table
+    from neurokine.scoring.aggregate import calibration_table
 
     groups = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"]})
     obs = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"], "disease": ["MS", "control"]})
@@ -77,7 +77,7 @@ def test_calibration_table_by_hand():
 
 
 def test_calibration_counts_last_bit_differences_as_ties():
-    from neurokine.aggregate import calibration_table
+    from neurokine.scoring.aggregate import calibration_table
 
     groups = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"]})
     obs = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"], "disease": ["MS"]})

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from fixtures import deposits
 
-from neurokine import annotate
+from neurokine.io import annotate
 
 REPO = Path(__file__).resolve().parents[2]
 

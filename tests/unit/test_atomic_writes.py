@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurokine.io import read_h5ad, temporary_siblings, write_h5ad
+from neurokine.io.files import read_h5ad, temporary_siblings, write_h5ad
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = sorted((REPO / "scripts/neurokine").rglob("*.py"))
@@ -162,7 +162,7 @@ WRITER = textwrap.dedent("""
     import sys
     import anndata as ad, numpy as np, scipy.sparse as sp
     sys.path.insert(0, {scripts!r})
-    from neurokine.io import write_h5ad
+    from neurokine.io.files import write_h5ad
     rng = np.random.default_rng(0)
     n, per, genes = 20000, 100, 3000  # 2M stored values: about a second of gzip writing
     x = sp.csr_matrix((rng.random(n * per, dtype=np.float32),
@@ -212,7 +212,7 @@ READER_WRITER = textwrap.dedent("""
     import sys
     import pandas as pd
     sys.path.insert(0, {scripts!r})
-    from neurokine.io import write_tsv
+    from neurokine.io.files import write_tsv
     frames = [pd.DataFrame({{"i": range(n), "v": [n] * n}}) for n in (3000, 6000)]
     for k in range(int(sys.argv[2])):
         write_tsv(frames[k % 2], sys.argv[1], sort_by=["i"])

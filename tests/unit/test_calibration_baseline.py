@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import calibration_tools as calibration
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from neurokine import calibration
-from neurokine.compare import RESULT_COLUMNS
+from neurokine.stats.compare import RESULT_COLUMNS
 
 
 def test_cell_level_wilcoxon_matches_scipy_and_is_labelled():

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from _resource_paths import ALLOWLIST, CELL_TYPES, CELL_TYPES_SCHEMA
 
-from neurokine.celltypes import load_cell_types
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.curated.gene_universe import build_universe
 from neurokine.errors import InputError
-from neurokine.gene_universe import build_universe
 
 #: The original ids and CL terms; the demo simulator depends on them, so they must never change.
 LEGACY = {

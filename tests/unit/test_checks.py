@@ -15,9 +15,9 @@ import pytest
 import scipy.sparse as sp
 from _resource_paths import ALLOWLIST, AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
 
-from neurokine.checks import check_curated, check_deposit, check_harmonized_data
 from neurokine.errors import InputError
-from neurokine.harmonize import harmonize
+from neurokine.io.checks import check_curated, check_deposit, check_harmonized_data
+from neurokine.io.harmonize import harmonize
 
 ENTRY = {
     "title": "t", "loader": "h5ad", "tissue": ["CSF"], "citation": "c", "licence": "l",

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurokine.compare import (
+from neurokine.errors import ConfigError
+from neurokine.stats.compare import (
     RESULT_COLUMNS,
     Contrast,
     check_contrast_groups,
     compare_groups,
     contrasts_from_config,
 )
-from neurokine.errors import ConfigError
 
 
 def donor_table(n_case=5, n_ref=5, shift=1.0, n_cells=30, seed=0, cell_type="mono_classical"):

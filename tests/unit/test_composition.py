@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurokine.compare import Contrast
-from neurokine.composition import COMPOSITION_COLUMNS, clr_table, composition_tests
+from neurokine.stats.compare import Contrast
+from neurokine.stats.composition import COMPOSITION_COLUMNS, clr_table, composition_tests
 
 TYPES = ["CD4_T_memory", "CD8_T", "NK", "mono_classical", "pDC"]
 

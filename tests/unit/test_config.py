@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from neurokine.config import config_errors, validate_config
 from neurokine.errors import ConfigError
-from neurokine.io import read_yaml
+from neurokine.io.files import read_yaml
+from neurokine.workflow.config import config_errors, validate_config
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 import scipy.sparse as sp
 from _resource_paths import AXES_DIR, AXIS_SCHEMA
 
-from neurokine.detection import Feature, axis_features, cell_detection, group_detection
+from neurokine.curated.axes import load_axes
 from neurokine.errors import InputError
-from neurokine.signatures import load_axes
+from neurokine.scoring.detection import Feature, axis_features, cell_detection, group_detection
 
 GENES = ["A", "B", "C", "D"]
 #            A  B  C  D

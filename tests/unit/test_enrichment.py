@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from neurokine import enrichment
-from neurokine.compare import Contrast
+from neurokine.stats import enrichment
+from neurokine.stats.compare import Contrast
 
 GENES = [f"G{i:03d}" for i in range(300)]
 PLANTED = GENES[:20]

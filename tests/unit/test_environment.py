@@ -12,6 +12,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 #: conda-forge names that differ from the PyPI distribution names.
 CONDA_TO_PYPI = {"matplotlib-base": "matplotlib"}
+#: The one unpinned line: the neurokine library itself, installed editable from the checkout.
+LOCAL_PROJECT = "-e ."
 
 
 def normalize(name: str) -> str:
@@ -23,7 +25,7 @@ def pip_lock() -> dict[str, str]:
     pins = {}
     for line in (REPO / "requirements.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line:
+        if line and line != LOCAL_PROJECT:
             name, version = line.split("==")
             pins[normalize(name)] = version
     return pins
@@ -75,5 +77,11 @@ def test_requirements_pin_everything_exactly():
     for name in ("requirements.txt", "requirements-test.txt"):
         for line in (REPO / name).read_text().splitlines():
             line = line.split("#", 1)[0].strip()
-            if line and not line.startswith("-r "):
+            if line and not line.startswith("-r ") and not (name == "requirements.txt"
+                                                            and line == LOCAL_PROJECT):
                 assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][A-Za-z0-9.\-+]*", line), f"{name}: {line}"
+
+
+def test_the_workflow_environment_installs_the_library_itself():
+    lines = [line.split("#", 1)[0].strip() for line in (REPO / "requirements.txt").read_text().splitlines()]
+    assert LOCAL_PROJECT in lines, "requirements.txt must install the neurokine library (-e .)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neurokine.evaluation import recovery_summary, recovery_table
+from neurokine.validation.evaluation import recovery_summary, recovery_table
 
 TRUTH = pd.DataFrame([{"disease": "MS", "axis": "TNF", "module": "response", "cell_type": "m",
                        "log2_fold_change": 1.0}])

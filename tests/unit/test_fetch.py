@@ -11,8 +11,8 @@ import yaml
 from fixtures import deposits
 from fixtures.http_server import FaultyServer
 
-from neurokine import fetch
 from neurokine.errors import InputError
+from neurokine.io import fetch
 
 FAST = fetch.FetchOptions(retries=3, backoff_seconds=0.01, max_backoff_seconds=0.02,
                           timeout_seconds=2.0, chunk_bytes=4096, progress_seconds=0.0,

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from _synthetic_tables import SENDER, synthetic_tables
 
-from neurokine import SYNTHETIC_LABEL, figures, style, therapy
+from neurokine import SYNTHETIC_LABEL
+from neurokine.plot import figures, style, therapy
 
 MALICIOUS = "<img src=x onerror=alert(1)>"
 

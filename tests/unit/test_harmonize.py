@@ -11,8 +11,8 @@ import pytest
 import scipy.sparse as sp
 from fixtures import deposits
 
-from neurokine import harmonize, loaders
 from neurokine.errors import InputError
+from neurokine.io import harmonize, loaders
 
 REPO = Path(__file__).resolve().parents[2]
 

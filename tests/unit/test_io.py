@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from neurokine.errors import InputError
-from neurokine.io import atomic_path, read_h5ad, read_yaml, sha256sum, write_h5ad, write_tsv
+from neurokine.io.files import atomic_path, read_h5ad, read_yaml, sha256sum, write_h5ad, write_tsv
 
 
 def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):

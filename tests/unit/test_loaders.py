@@ -13,8 +13,8 @@ import pytest
 import scipy.sparse as sp
 from fixtures import deposits
 
-from neurokine import loaders
 from neurokine.errors import InputError
+from neurokine.io import loaders
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import logging
 import sys
 import warnings
 
-from neurokine.logs import log_to_file
+from neurokine.io.logs import log_to_file
 
 
 def test_everything_lands_in_the_log(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
-from neurokine.meta import META_COLUMNS, meta_analysis
+from neurokine.stats.meta import META_COLUMNS, meta_analysis
 
 
 def dataset_tests(dataset, g, se, status="tested"):

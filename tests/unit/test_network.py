@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from _synthetic_tables import RECEIVER, SENDER, nodes_and_scores, synthetic_tables
 
-from neurokine import compare
-from neurokine import network as nw
 from neurokine.errors import InputError
+from neurokine.stats import compare
+from neurokine.stats import network as nw
 
 
 def test_complex_score_takes_min_over_subunits_and_max_over_alternatives():

@@ -13,8 +13,8 @@ import re
 import pytest
 from _resource_paths import AXES_DIR, AXIS_SCHEMA, README
 
-from neurokine.detection import Feature, group_detection
-from neurokine.signatures import all_genes, load_axes
+from neurokine.curated.axes import all_genes, load_axes
+from neurokine.scoring.detection import Feature, group_detection
 
 sc = pytest.importorskip("scanpy", reason="scanpy provides the bundled pbmc68k_reduced cells")
 

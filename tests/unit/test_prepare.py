@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
-from neurokine.prepare import (
+from neurokine.io.prepare import (
     apply_qc,
     cells_per_gene,
     check_harmonized,
@@ -106,7 +106,7 @@ def test_keep_cells_equals_anndata_subsetting(small_cohort):
 def test_cells_per_gene_ignores_stored_zeros_across_slices(monkeypatch):
     matrix = sp.random(400, 60, density=0.2, format="csr", random_state=4, dtype=np.float64)
     matrix.data[::7] = 0.0  # stored zeros are not detections
-    monkeypatch.setattr("neurokine.prepare.CHECK_CHUNK", 97)
+    monkeypatch.setattr("neurokine.io.prepare.CHECK_CHUNK", 97)
     expected = np.asarray((matrix > 0).sum(axis=0)).ravel()
     np.testing.assert_array_equal(cells_per_gene(matrix), expected)
 
@@ -116,7 +116,7 @@ def test_normalize_in_slices_equals_one_pass_and_leaves_counts_intact(small_coho
     counts = sp.csr_matrix(subset.X).copy()
     counts.data[:5] = 0  # stored zeros must leave X without touching the shared counts
     whole = normalize(ad.AnnData(X=counts.copy()), target_sum=1e4)
-    monkeypatch.setattr("neurokine.prepare.CHECK_CHUNK", 113)
+    monkeypatch.setattr("neurokine.io.prepare.CHECK_CHUNK", 113)
     sliced = normalize(ad.AnnData(X=counts.copy()), target_sum=1e4)
     np.testing.assert_array_equal(sliced.X.toarray(), whole.X.toarray())
     assert sliced.X.nnz == counts.nnz - 5

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
-from neurokine.pseudobulk import donor_values, log_cpm, signature_scores
+from neurokine.stats.pseudobulk import donor_values, log_cpm, signature_scores
 
 
 def small_pseudobulk():

@@ -8,11 +8,11 @@ import logging
 import pytest
 from _resource_paths import AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
 
-from neurokine import references
-from neurokine.celltypes import load_cell_types
+from neurokine.curated import references
+from neurokine.curated.axes import load_axes
+from neurokine.curated.cell_types import load_cell_types
 from neurokine.errors import InputError
-from neurokine.io import sha256sum
-from neurokine.signatures import load_axes
+from neurokine.io.files import sha256sum
 
 needs_cytosig = pytest.mark.skipif(
     references.load_cytosig() is None,
@@ -132,7 +132,7 @@ def test_missing_optional_reference_continues_and_says_so_once(monkeypatch, capl
     monkeypatch.setattr(references, "_REPORTED_MISSING", set())
     references.load_cytosig.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="neurokine.references"):
+        with caplog.at_level(logging.WARNING, logger="neurokine.curated.references"):
             assert references.load_cytosig() is None
             references.load_cytosig.cache_clear()
             assert references.load_cytosig() is None

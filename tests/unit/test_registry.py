@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neurokine.celltypes import load_cell_types
+from neurokine.curated.cell_types import load_cell_types
 from neurokine.errors import InputError
-from neurokine.registry import (
+from neurokine.io.registry import (
     RESERVED_CELL_TYPES,
     cell_type_ids,
     check_ontology_consistency,
@@ -181,7 +181,7 @@ def test_commented_user_example_in_registry_is_valid(tmp_path):
 
 def test_cell_type_ids_exist_or_are_requested(registry):
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
-                                 REPO / "workflow/schemas/cell_types.schema.yaml")
+                                 REPO / "resources/schemas/cell_types.schema.yaml")
     used = cell_type_ids(registry)
     unknown = set(used) - set(vocabulary) - PENDING_IDS - set(RESERVED_CELL_TYPES)
     assert not unknown, unknown
@@ -190,7 +190,7 @@ def test_cell_type_ids_exist_or_are_requested(registry):
 
 def test_ontology_mismatch_is_reported(registry):
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
-                                 REPO / "workflow/schemas/cell_types.schema.yaml")
+                                 REPO / "resources/schemas/cell_types.schema.yaml")
     broken = copy.deepcopy(registry)
     broken["heming2021"]["cell_types"]["map"]["Treg"] = {"id": "Treg", "cl": "CL:0000001"}
     problems = check_ontology_consistency(broken, vocabulary)

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 from _synthetic_tables import RECEIVER, SENDER, synthetic_tables
 
-from neurokine import SYNTHETIC_LABEL, compare, report, therapy
-from neurokine import network as nw
+from neurokine import SYNTHETIC_LABEL
+from neurokine.plot import report, therapy
+from neurokine.stats import compare
+from neurokine.stats import network as nw
 
 MALICIOUS = "<img src=x onerror=alert(1)>"
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 16

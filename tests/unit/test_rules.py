@@ -36,12 +36,12 @@ SNAKEFILE = textwrap.dedent(f"""
         return path if path.is_absolute() else REPO / path
 
     CURATED = {{"cell_types": str(REPO / "resources/cell_types.yaml"),
-               "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml"),
+               "cell_types_schema": str(REPO / "resources/schemas/cell_types.schema.yaml"),
                "checked": []}}  # the curated-resource check (check.smk) is not tested here
 
     configfile: "config.yaml"
 
-    from neurokine.registry import WorkflowDatasets
+    from neurokine.io.registry import WorkflowDatasets
     DATASET_RULES = WorkflowDatasets(config, REPO / "workflow/schemas/datasets.schema.yaml",
                                      registry_path=repo_path(config["registry"]))
 

@@ -16,7 +16,7 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
-from neurokine.scoring import (
+from neurokine.scoring.engine import (
     GeneStats,
     MemoryRows,
     ScoringParams,
@@ -128,7 +128,7 @@ def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
     reasons = coverage.set_index("signature")["reason"]
     assert "below scoring.min_gene_coverage=0.5" in reasons["half"]
     assert reasons["none"] == "no gene of the signature is in the data"
-    with caplog.at_level(logging.WARNING, logger="neurokine.scoring"):
+    with caplog.at_level(logging.WARNING, logger="neurokine.scoring.engine"):
         scores, _ = score_cells(pbmc.X, pbmc.var_names, {"ok": ["LYZ"], "none": ["NOPE3"]})
     assert list(scores.columns) == ["ok"]
     assert "signature none not scored: no gene of the signature is in the data" in caplog.text
@@ -155,7 +155,7 @@ def test_matrix_layouts_are_converted_once_with_a_log_line(pbmc, caplog):
     reference, _ = score_cells(pbmc.X, pbmc.var_names, PBMC_SETS)
     for layout in (sp.csc_matrix(pbmc.X), sp.coo_matrix(pbmc.X), pbmc.X.toarray()):
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="neurokine.scoring"):
+        with caplog.at_level(logging.INFO, logger="neurokine.scoring.engine"):
             scores, _ = score_cells(layout, pbmc.var_names, PBMC_SETS)
         assert "converting it to CSR once" in caplog.text
         np.testing.assert_allclose(scores.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-12)

@@ -14,7 +14,14 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from neurokine.scoring import MemoryRows, ScoringParams, build_plan, gene_statistics, row_blocks, score_cells
+from neurokine.scoring.engine import (
+    MemoryRows,
+    ScoringParams,
+    build_plan,
+    gene_statistics,
+    row_blocks,
+    score_cells,
+)
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

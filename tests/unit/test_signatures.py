@@ -9,11 +9,11 @@ import pytest
 import yaml
 from _resource_paths import ALLOWLIST, AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
 
-from neurokine import references
-from neurokine.celltypes import load_cell_types
+from neurokine.curated import references
+from neurokine.curated.axes import all_genes, gene_sets, load_axes
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.curated.gene_universe import build_universe, load_allowlist
 from neurokine.errors import InputError
-from neurokine.gene_universe import build_universe, load_allowlist
-from neurokine.signatures import all_genes, gene_sets, load_axes
 
 #: Every axis of section 1 of the fact base (cytokine_axes.md), by its stable id.
 REQUIRED_AXES = {

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from neurokine import OBS_COLUMNS
 from neurokine.errors import ConfigError
-from neurokine.simulate import (
+from neurokine.validation.simulate import (
     CSF_COMPOSITION,
     PlantedEffect,
     exclusive_module_genes,
@@ -53,7 +53,7 @@ def test_design_counts_and_harmonized_obs(small_cohort, vocabulary):
 
 def test_every_curated_gene_is_simulated(small_cohort, axes, vocabulary):
     adata, _ = small_cohort
-    from neurokine.signatures import all_genes
+    from neurokine.curated.axes import all_genes
 
     needed = set(all_genes(axes)) | {g for t in CSF_COMPOSITION for g in vocabulary[t].markers}
     assert needed <= set(adata.var_names)
@@ -120,8 +120,8 @@ def test_too_many_background_genes_is_a_config_error(axes, vocabulary):
 def test_background_beyond_the_pbmc_file_draws_reference_genes_deterministically():
     import scanpy as sc
 
-    from neurokine.references import reference_genes
-    from neurokine.simulate import background_genes
+    from neurokine.curated.references import reference_genes
+    from neurokine.validation.simulate import background_genes
 
     pbmc = set(sc.datasets.pbmc68k_reduced().var_names)
     exclude = {"IL7R", "CD3E"}

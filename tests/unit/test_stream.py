@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from neurokine import aggregate, detection, signatures
+from neurokine.curated.axes import gene_sets
 from neurokine.errors import InputError
-from neurokine.io import write_h5ad
-from neurokine.prepare import normalize
-from neurokine.scoring import BackedRows, ScoringParams, score_cells
-from neurokine.stream import score_and_aggregate
+from neurokine.io.files import write_h5ad
+from neurokine.io.prepare import normalize
+from neurokine.scoring import aggregate, detection
+from neurokine.scoring.engine import BackedRows, ScoringParams, score_cells
+from neurokine.scoring.stream import score_and_aggregate
 
 PARAMS = ScoringParams(method="mean", random_state=4, min_coverage=0.5, n_null=5, chunk_nnz=60_000)
 
@@ -32,7 +33,7 @@ def prepared(small_cohort):
 def curated(axes):
     """Gene sets, detection features and ligand/receptor genes of the curated axes."""
     lr = [g for a in axes for g in (*a.ligands, *a.receptor_genes)]
-    return signatures.gene_sets(axes), detection.axis_features(axes), lr
+    return gene_sets(axes), detection.axis_features(axes), lr
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_csc_and_dense_files_give_the_same_scores(prepared, on_disk, curated, tm
         path = tmp_path / f"{message.split()[-1]}.h5ad"
         other.write_h5ad(path)
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="neurokine.scoring"):
+        with caplog.at_level(logging.INFO, logger="neurokine.scoring.engine"):
             result = run(path, curated, tmp_path / message.split()[-1])
         assert message in caplog.text
         pd.testing.assert_frame_equal(result.donor_scores, reference)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from neurokine import therapy
+from neurokine.plot import therapy
 
 DISEASES = ["MS", "NMOSD", "neurosarcoidosis", "ICANS"]
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from conftest import run_demo_snakemake
 
-from neurokine import network
-from neurokine.evaluation import recovery_summary
-from neurokine.figures import CROSS_DATASET_FIGURES, DATASET_FIGURES
-from neurokine.signatures import load_axes
+from neurokine.curated.axes import load_axes
+from neurokine.plot.figures import CROSS_DATASET_FIGURES, DATASET_FIGURES
+from neurokine.stats import network
+from neurokine.validation.evaluation import recovery_summary
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
@@ -82,7 +82,7 @@ def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
     """Every planted ligand (sender) effect whose sender is testable shows up as changed
     sender -> receiver interactions with the planted sign, and nulls stay quiet."""
     axes = {a.id: a for a in load_axes(REPO / "resources/signatures/axes",
-                                       REPO / "workflow/schemas/axis.schema.yaml")}
+                                       REPO / "resources/schemas/axis.schema.yaml")}
     tests = pd.read_csv(demo_run / "results/network/demo_synthetic/interaction_tests.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
     recovery = network.network_recovery(truth, tests, axes, alpha=0.05)

@@ -1,15 +1,21 @@
 # Shared helpers: paths, config and registry checks, resource requests. Parse-time work stays light
 # (every cluster job re-parses the Snakefile), so nothing here reads data files.
-import sys
 from pathlib import Path
 
-REPO = Path(workflow.basedir)
-sys.path.insert(0, str(REPO / "scripts"))
+# The library is installed into the workflow's environment (requirements.txt installs it with
+# `-e .`); it is never found through sys.path, so a missing install says so here, at once.
+try:
+    from neurokine.errors import ConfigError
+    from neurokine.io.registry import WorkflowDatasets
+    from neurokine.stats.compare import check_contrast_groups, contrasts_from_config, dataset_groups
+    from neurokine.workflow.config import validate_config
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        f"{missing}. The neurokine library is not installed in this Python environment: run "
+        "`pip install -r requirements.txt` from the repository root (it installs the library "
+        "with `pip install -e .`)") from missing
 
-from neurokine.compare import check_contrast_groups, contrasts_from_config, dataset_groups  # noqa: E402
-from neurokine.config import validate_config  # noqa: E402
-from neurokine.errors import ConfigError  # noqa: E402
-from neurokine.registry import WorkflowDatasets  # noqa: E402
+REPO = Path(workflow.basedir)
 
 
 def repo_path(path):
@@ -44,9 +50,9 @@ CURATED_ALLOWLIST = (_USER_ALLOWLIST if _USER_ALLOWLIST.is_file()
                      else REPO / "resources/signatures/gene_allowlist.tsv")
 CURATED_FILES = {
     "axes": AXIS_FILES,
-    "axis_schema": str(REPO / "workflow/schemas/axis.schema.yaml"),
+    "axis_schema": str(REPO / "resources/schemas/axis.schema.yaml"),
     "cell_types": str(repo_path(config["resources"]["cell_types"])),
-    "cell_types_schema": str(REPO / "workflow/schemas/cell_types.schema.yaml"),
+    "cell_types_schema": str(REPO / "resources/schemas/cell_types.schema.yaml"),
 }
 # Rules reading the curated resources, and rule load_dataset, also wait for rule check_curated,
 # which validates them (schema, citations, every gene symbol) once per run, so a bad resource

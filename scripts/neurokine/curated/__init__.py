@@ -1,0 +1,1 @@
+"""The curated resources: cytokine axes, the cell-type vocabulary, published references."""

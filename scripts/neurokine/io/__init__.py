@@ -1,0 +1,1 @@
+"""Reading and writing data: files, the dataset registry, downloads, loaders, harmonization, QC."""

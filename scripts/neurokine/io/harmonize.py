@@ -1,0 +1,390 @@
+"""Harmonize a loaded deposit to the neurokine AnnData contract and report every label mapping.
+
+Output contract (results/loaded/<dataset>.h5ad):
+- X: CSR raw integer counts (int32), cells x genes; var index = unique gene symbols;
+  var["gene_ids"] = the deposit's feature id(s) behind each symbol (";"-joined).
+- obs (categorical strings): donor_id, sample_id, disease, tissue, cell_type,
+  cell_type_ontology_term_id, author_cell_type, dataset_id, plus author_disease,
+  cell_type_source (author | markers | none) and, where the deposit has them, sex, age, batch.
+  Marker-annotated cells also carry annotation_confidence (float).
+
+Gene symbols: the deposit's own features file gives the symbol for each Ensembl id (no external
+lookup, so the mapping is the one the authors' reference used). Non-gene features (antibody
+capture, CRISPR guides) are removed. Features without a symbol keep their id. When several
+features share a symbol (a symbol on two Ensembl ids, or the same symbol listed twice), their
+counts are summed into one column: every UMI is kept, the result stays integer, and signature
+scoring (keyed by symbol) sees the symbol's total expression. Each merge is listed in the report.
+
+Labels: author labels are never dropped. Cell-type labels without a mapping become `unmapped`,
+disease labels without a mapping become `unknown`, and both are listed in the report table
+(results/loaded/<dataset>.labels.tsv) with their cell counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from neurokine.errors import InputError
+from neurokine.io.registry import (
+    CANONICAL_DISEASES,
+    DOUBLET,
+    OTHER,
+    RESERVED_CELL_TYPES,
+    UNASSIGNED,
+    UNKNOWN,
+    UNMAPPED,
+    CellTypeTarget,
+    cell_type_rules,
+)
+
+TISSUES: tuple[str, ...] = ("CSF", "blood", "CNS")
+REQUIRED_OBS: tuple[str, ...] = ("donor_id", "sample_id", "disease", "tissue", "cell_type",
+                                 "dataset_id")
+HARMONIZED_OBS: tuple[str, ...] = (*REQUIRED_OBS, "cell_type_ontology_term_id",
+                                   "author_cell_type", "author_disease", "cell_type_source")
+REPORT_COLUMNS: list[str] = ["dataset_id", "kind", "author_label", "mapped_to", "ontology_id",
+                             "status", "n_cells"]
+GENE_EXPRESSION = "Gene Expression"
+
+
+# ----------------------------------------------------------------------------------- genes
+
+
+def harmonize_genes(adata: ad.AnnData) -> tuple[ad.AnnData, list[dict]]:
+    """Symbols from the deposit's features table; sum counts of features sharing a symbol."""
+    var = adata.var
+    report: list[dict] = []
+    types = var.get("feature_types", pd.Series(GENE_EXPRESSION, index=var.index)).astype(str)
+    keep = (types == GENE_EXPRESSION).to_numpy()
+    for ftype, n in types[~keep].value_counts().sort_index().items():
+        report.append({"kind": "feature", "author_label": ftype, "mapped_to": "",
+                       "status": "removed_not_gene_expression", "n_cells": int(n)})
+    adata = adata[:, keep]
+    ids = adata.var_names.astype(str).to_numpy()
+    symbols = adata.var.get("gene_symbols", pd.Series(ids, index=adata.var_names))
+    symbols = symbols.astype(str).to_numpy()
+    missing = (symbols == "") | (symbols == "nan") | (symbols == "None")
+    symbols = np.where(missing, ids, symbols)
+    if missing.any():
+        report.append({"kind": "feature", "author_label": "(no symbol)", "mapped_to": "feature id",
+                       "status": "kept_feature_id", "n_cells": int(missing.sum())})
+    uniques, inverse = np.unique(symbols, return_inverse=True)
+    counts = np.bincount(inverse, minlength=len(uniques))
+    # Aggregation matrix (features x symbols): X @ A sums duplicated symbols, stays sparse.
+    agg = sp.csr_matrix((np.ones(len(symbols), dtype=np.int32), (np.arange(len(symbols)), inverse)),
+                        shape=(len(symbols), len(uniques)))
+    X = (sp.csr_matrix(adata.X) @ agg).tocsr().astype(np.int32)
+    X.sort_indices()
+    gene_ids = pd.Series(ids).groupby(inverse).agg(";".join).to_numpy()
+    for j in np.flatnonzero(counts > 1):
+        report.append({"kind": "gene_symbol", "author_label": gene_ids[j], "mapped_to": uniques[j],
+                       "status": f"summed_{counts[j]}_features", "n_cells": int(counts[j])})
+    var = pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(uniques.astype(str)))
+    out = ad.AnnData(X=X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns))
+    return out, report
+
+
+# ---------------------------------------------------------------------------- per-cell fields
+
+
+def _column(adata: ad.AnnData, field: str) -> pd.Series | None:
+    """An author field from obs as strings, or None if the deposit lacks it."""
+    if field not in adata.obs.columns:
+        return None
+    return adata.obs[field].astype(str).where(adata.obs[field].notna(), UNKNOWN)
+
+
+def _donors(adata: ad.AnnData, meta: Mapping, source: str) -> pd.Series:
+    """Donor ids: author column or regex group or constant; optional donor_regex refinement."""
+    donors = _column(adata, "donor")
+    if donors is None:
+        constant = meta.get("constants", {}).get("donor")
+        if constant is None:
+            raise InputError(source, "metadata", "no donor information for the cells",
+                             "set metadata.columns.donor, a sample_regex with a donor group, or "
+                             "metadata.constants.donor")
+        donors = pd.Series(constant, index=adata.obs_names)
+    if "donor_regex" in meta:
+        rx = re.compile(meta["donor_regex"])
+        mapped = {}
+        for value in donors.unique():
+            found = rx.search(value)
+            mapped[value] = found["donor"] if found else value
+        donors = donors.map(mapped)
+    return donors
+
+
+def _author_disease(adata: ad.AnnData, donors: pd.Series, meta: Mapping) -> pd.Series:
+    """Author disease label per cell from a column, the donor table, donor regexes or a constant."""
+    disease = _column(adata, "disease")
+    if disease is not None:
+        return disease
+    if meta.get("donor_table"):
+        return donors.map(meta["donor_table"]).fillna(UNKNOWN)
+    rules = [(re.compile(r["pattern"]), r["label"]) for r in meta.get("disease_from_donor", [])]
+    if rules:
+        def label(donor: str) -> str:
+            return next((lab for rx, lab in rules if rx.search(donor)), UNKNOWN)
+        return donors.map({d: label(d) for d in donors.unique()})
+    return pd.Series(meta.get("constants", {}).get("disease", UNKNOWN), index=adata.obs_names)
+
+
+def _count_rows(kind: str, author: pd.Series, mapped: pd.Series, status: pd.Series,
+                ontology: pd.Series | None = None) -> list[dict]:
+    """One report row per distinct (author label, mapped label, status)."""
+    frame = pd.DataFrame({"author_label": author.to_numpy(), "mapped_to": mapped.to_numpy(),
+                          "status": status.to_numpy(),
+                          "ontology_id": ontology.to_numpy() if ontology is not None else ""})
+    grouped = frame.groupby(["author_label", "mapped_to", "status", "ontology_id"],
+                            observed=True, sort=True).size()
+    return [{"kind": kind, "author_label": a, "mapped_to": m, "status": s, "ontology_id": o,
+             "n_cells": int(n)} for (a, m, s, o), n in grouped.items()]
+
+
+def map_disease(author: pd.Series, disease_map: Mapping[str, str]) -> tuple[pd.Series, list[dict]]:
+    """Canonical disease per cell (`unknown` when unmapped) and report rows."""
+    lookup = {str(k): v for k, v in disease_map.items()}
+    mapped = author.map(lookup).fillna(UNKNOWN)
+    status = pd.Series(np.where(author.isin(list(lookup)),
+                                np.where(mapped == "control", "mapped_control",
+                                         np.where(mapped.isin(CANONICAL_DISEASES), "mapped",
+                                                  "mapped_other")),
+                                "unknown_label"), index=author.index)
+    return mapped, _count_rows("disease", author, mapped, status)
+
+
+def map_tissue(author: pd.Series, tissue_map: Mapping[str, str]) -> tuple[pd.Series, list[dict]]:
+    """Tissue per cell (CSF | blood | CNS | unknown) and report rows."""
+    lookup = {**{t: t for t in TISSUES}, **tissue_map}
+    mapped = author.map(lookup).fillna(UNKNOWN)
+    status = pd.Series(np.where(mapped == UNKNOWN, "unknown_label", "mapped"), index=author.index)
+    return mapped, _count_rows("tissue", author, mapped, status)
+
+
+def resolve_cell_type(label: str, exact: Mapping[str, CellTypeTarget],
+                      patterns: Iterable[tuple[re.Pattern, CellTypeTarget]]
+                      ) -> CellTypeTarget | None:
+    """The mapping of one author label: exact entry first, then the first matching pattern."""
+    if label in exact:
+        return exact[label]
+    return next((t for rx, t in patterns if rx.search(label)), None)
+
+
+def map_cell_types(author: pd.Series, entry: Mapping, vocabulary: Mapping[str, object]
+                   ) -> tuple[pd.DataFrame, list[dict]]:
+    """cell_type / ontology id / status per cell from the registry's label map."""
+    exact, patterns = cell_type_rules(entry)
+    per_label = {}
+    for label in author.unique():
+        target = resolve_cell_type(label, exact, patterns)
+        if target is None:
+            per_label[label] = (UNMAPPED, "unknown", "unmapped_label")
+        elif target.id in vocabulary:
+            per_label[label] = (target.id, vocabulary[target.id].ontology_id, "mapped")
+        elif target.id in (OTHER, DOUBLET):
+            per_label[label] = (target.id, target.cl or "unknown", f"mapped_{target.id}")
+        else:
+            # A registry id the vocabulary does not (yet) define: never invent a type.
+            per_label[label] = (UNMAPPED, target.cl or "unknown",
+                                f"id_not_in_vocabulary:{target.id}")
+    table = pd.DataFrame([per_label[v] for v in author], index=author.index,
+                         columns=["cell_type", "ontology", "status"])
+    rows = _count_rows("cell_type", author, table["cell_type"], table["status"], table["ontology"])
+    return table, rows
+
+
+# --------------------------------------------------------------------------------- harmonize
+
+
+def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
+              vocabulary: Mapping[str, object], annotate_options: Mapping | None = None
+              ) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Map a loaded deposit onto the contract; return it with the label report table."""
+    source = f"dataset {dataset}"
+    meta = entry.get("metadata", {})
+    load_notes = dict(adata.uns.get("neurokine_load", {}))
+    adata, gene_rows = harmonize_genes(adata)
+
+    donors = _donors(adata, meta, source)
+    author_disease = _author_disease(adata, donors, meta)
+    disease, disease_rows = map_disease(author_disease, entry.get("disease_map", {}))
+    tissue_author = _column(adata, "tissue")
+    if tissue_author is None:
+        tissue_author = pd.Series(meta.get("constants", {}).get("tissue", UNKNOWN),
+                                  index=adata.obs_names)
+    tissue, tissue_rows = map_tissue(tissue_author, meta.get("tissue_map", {}))
+    samples = _column(adata, "sample")
+    if samples is None:
+        constant = meta.get("constants", {}).get("sample")
+        samples = (pd.Series(constant, index=adata.obs_names) if constant
+                   else donors + "_" + tissue)
+
+    author_ct = _column(adata, "cell_type")
+    annotate_mode = entry.get("cell_types", {}).get("annotate", "none")
+    if author_ct is None:
+        author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
+        types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": "unknown",
+                              "status": "no_author_labels"}, index=adata.obs_names)
+        ct_rows = [{"kind": "cell_type", "author_label": "(none in deposit)",
+                    "mapped_to": UNMAPPED, "ontology_id": "unknown", "status": "no_author_labels",
+                    "n_cells": adata.n_obs}]
+    else:
+        types, ct_rows = map_cell_types(author_ct, entry, vocabulary)
+    source_col = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
+                           index=adata.obs_names)
+    confidence = pd.Series(np.nan, index=adata.obs_names)
+    if annotate_mode in ("all", "unmapped"):
+        from neurokine.io.annotate import annotate_cells
+
+        mask = (np.ones(adata.n_obs, dtype=bool) if annotate_mode == "all"
+                else (types["cell_type"] == UNMAPPED).to_numpy())
+        options = dict(annotate_options or {})
+        if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
+            # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
+            # (immune cells infiltrate lesions).
+            options["compartments"] = ["CSF", "blood"]
+        if mask.any():
+            calls = annotate_cells(adata[mask], vocabulary, **options)
+            idx = adata.obs_names[mask]
+            types.loc[idx, "cell_type"] = calls["cell_type"].to_numpy()
+            types.loc[idx, "ontology"] = [vocabulary[c].ontology_id if c in vocabulary
+                                          else "unknown" for c in calls["cell_type"]]
+            source_col.loc[idx] = "markers"
+            confidence.loc[idx] = calls["confidence"].to_numpy()
+            for call, n in calls["cell_type"].value_counts().sort_index().items():
+                ct_rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
+                                "mapped_to": call, "status": "annotated" if call != UNASSIGNED
+                                else "unassigned", "ontology_id": "", "n_cells": int(n)})
+
+    obs = pd.DataFrame({
+        "donor_id": donors.to_numpy(), "sample_id": samples.to_numpy(),
+        "disease": disease.to_numpy(), "tissue": tissue.to_numpy(),
+        "cell_type": types["cell_type"].to_numpy(),
+        "cell_type_ontology_term_id": types["ontology"].to_numpy(),
+        "author_cell_type": author_ct.to_numpy(), "author_disease": author_disease.to_numpy(),
+        "cell_type_source": source_col.to_numpy(), "dataset_id": dataset,
+    }, index=adata.obs_names)
+    for extra in ("sex", "age", "batch"):
+        values = _column(adata, extra)
+        if values is not None:
+            obs[extra] = values.to_numpy()
+    for column in obs.columns:
+        obs[column] = pd.Categorical(obs[column].astype(str))
+    if annotate_mode in ("all", "unmapped"):
+        obs["annotation_confidence"] = confidence.to_numpy(dtype=np.float32)
+    adata.obs = obs
+
+    cell_rows = []
+    for key in ("cells_without_annotation_dropped", "cells_in_annotation_not_in_matrix"):
+        if load_notes.get(key):
+            cell_rows.append({"kind": "cells", "author_label": key, "mapped_to": "",
+                              "status": "dropped" if key.endswith("dropped") else "not_loaded",
+                              "ontology_id": "", "n_cells": int(load_notes[key])})
+    report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows, *cell_rows])
+    report["dataset_id"] = dataset
+    report = report.reindex(columns=REPORT_COLUMNS).fillna({"ontology_id": "", "mapped_to": ""})
+    report = report.sort_values(["kind", "author_label", "mapped_to", "status"],
+                                kind="mergesort").reset_index(drop=True)
+
+    adata.uns = {"neurokine": {
+        "synthetic": bool(entry.get("synthetic", False)), "dataset_id": dataset,
+        "title": entry.get("title", ""), "citation": " ".join(entry.get("citation", "").split()),
+        "load_notes": {k: (v if not isinstance(v, list) else [str(x) for x in v])
+                       for k, v in load_notes.items()},
+        "control_description": entry.get("control_description", ""),
+    }}
+    validate_harmonized(adata, source)
+    return adata, report
+
+
+def validate_harmonized(adata: ad.AnnData, source: str) -> None:
+    """Check the harmonized AnnData contract; raise an InputError naming the first problem."""
+    missing = [c for c in REQUIRED_OBS if c not in adata.obs.columns]
+    if missing:
+        raise InputError(source, "obs", f"missing columns {missing}", "harmonize the dataset")
+    if not sp.issparse(adata.X) or adata.X.format != "csr":
+        raise InputError(source, "X", "is not a CSR sparse matrix", "store counts as CSR")
+    data = adata.X.data
+    non_integer = (not np.issubdtype(data.dtype, np.integer)
+                   and not np.array_equal(data, np.round(data)))
+    if data.size and (non_integer or (data < 0).any()):
+        raise InputError(source, "X", "holds non-integer or negative values", "store raw counts")
+    if not adata.var_names.is_unique:
+        raise InputError(source, "var_names", "gene symbols are not unique",
+                         "harmonize genes (duplicates are summed)")
+    bad_tissue = sorted(set(adata.obs["tissue"].astype(str)) - {*TISSUES, UNKNOWN})
+    if bad_tissue:
+        raise InputError(source, "obs.tissue", f"labels {bad_tissue} are not CSF/blood/CNS",
+                         "map them with metadata.tissue_map")
+    for column in REQUIRED_OBS:
+        if not isinstance(adata.obs[column].dtype, pd.CategoricalDtype):
+            raise InputError(source, f"obs.{column}", "is not categorical", "store as category")
+
+
+# ---------------------------------------------------------------------- shared donors
+
+
+def plan_shared_donors(registry: Mapping[str, dict], selected: Iterable[str]) -> pd.DataFrame:
+    """Which donors to drop from which dataset when the selected datasets are combined."""
+    chosen = list(selected)
+    rows = []
+    for ds in chosen:
+        for shared in registry[ds].get("shared_donors", []):
+            other = shared["with"]
+            if other not in chosen:
+                continue
+            keeper = shared.get("keep_in", other)
+            for donor in shared["donors"]:
+                rows.append({"dataset_id": ds, "donor_id": donor, "shared_with": other,
+                             "kept_in": keeper,
+                             "action": "keep" if keeper == ds else "drop"})
+    frame = pd.DataFrame(rows, columns=["dataset_id", "donor_id", "shared_with", "kept_in",
+                                        "action"])
+    # A donor must survive somewhere: if two entries each say "keep it in the other", keep it
+    # in the dataset listed first in the selection.
+    for donor, group in frame.groupby("donor_id"):
+        kept = group.loc[group["action"] == "keep", "dataset_id"]
+        if kept.empty:
+            first = min(group["dataset_id"], key=chosen.index)
+            frame.loc[(frame["donor_id"] == donor) & (frame["dataset_id"] == first),
+                      "action"] = "keep"
+    return frame.drop_duplicates().sort_values(["dataset_id", "donor_id", "shared_with"],
+                                               kind="mergesort").reset_index(drop=True)
+
+
+def drop_shared_donors(adata: ad.AnnData, dataset: str, plan: pd.DataFrame
+                       ) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Remove this dataset's donors that the plan keeps elsewhere; return data and what went."""
+    mine = plan[(plan["dataset_id"] == dataset)]
+    drop = set(mine["donor_id"]) - set(mine.loc[mine["action"] == "keep", "donor_id"])
+    donors = adata.obs["donor_id"].astype(str)
+    mask = donors.isin(drop).to_numpy()
+    removed = (donors[mask].value_counts().rename_axis("donor_id").reset_index(name="n_cells")
+               .assign(dataset_id=dataset).sort_values("donor_id", kind="mergesort"))
+    return adata[~mask].copy(), removed.reset_index(drop=True)
+
+
+def undeclared_shared_donors(donors_by_dataset: Mapping[str, Iterable[str]],
+                             plan: pd.DataFrame) -> pd.DataFrame:
+    """Donor ids found in more than one dataset that the registry does not declare as shared."""
+    seen: dict[str, set[str]] = {}
+    for ds, donors in donors_by_dataset.items():
+        for donor in set(map(str, donors)) - {UNKNOWN}:
+            seen.setdefault(donor, set()).add(ds)
+    declared = set(plan["donor_id"]) if len(plan) else set()
+    rows = [{"donor_id": d, "datasets": ";".join(sorted(dss))}
+            for d, dss in sorted(seen.items()) if len(dss) > 1 and d not in declared]
+    return pd.DataFrame(rows, columns=["donor_id", "datasets"])
+
+
+__all__ = [
+    "HARMONIZED_OBS", "REPORT_COLUMNS", "RESERVED_CELL_TYPES", "drop_shared_donors",
+    "harmonize", "harmonize_genes", "map_cell_types", "map_disease", "map_tissue",
+    "plan_shared_donors", "undeclared_shared_donors", "validate_harmonized",
+]

@@ -1,0 +1,172 @@
+"""Check a harmonized AnnData, run QC with thresholds from config, and normalize."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from neurokine import OBS_COLUMNS
+from neurokine.errors import InputError
+from neurokine.io.registry import RESERVED_CELL_TYPES
+
+#: Cell filters in the order they are applied: (step name, obs metric, comparison, config key).
+CELL_FILTERS: tuple[tuple[str, str, str, str], ...] = (
+    ("min_counts", "total_counts", ">=", "min_counts"),
+    ("max_counts", "total_counts", "<=", "max_counts"),
+    ("min_genes", "n_genes", ">=", "min_genes"),
+    ("max_genes", "n_genes", "<=", "max_genes"),
+    ("max_pct_mito", "pct_mito", "<=", "max_pct_mito"),
+)
+#: Values per slice when checking or transforming X; bounds temporaries to ~30 MB whatever the
+#: size of the matrix (the prepare rule peaks at two copies of X, while it filters cells).
+CHECK_CHUNK = 2_000_000
+
+
+def _value_chunks(values: np.ndarray) -> Iterator[np.ndarray]:
+    """Consecutive slices of `values`, so checks never allocate a temporary as large as X."""
+    for start in range(0, values.size, CHECK_CHUNK):
+        yield values[start:start + CHECK_CHUNK]
+
+
+def check_counts_matrix(matrix: sp.spmatrix | np.ndarray, source: str) -> None:
+    """Require finite, non-negative, integer-valued counts, naming the file otherwise."""
+    values = matrix.data if sp.issparse(matrix) else np.asarray(matrix).ravel()
+    if values.size == 0:
+        return
+    is_float = values.dtype.kind == "f"
+    if is_float and not all(np.isfinite(chunk).all() for chunk in _value_chunks(values)):
+        raise InputError(source, "X", "contains NaN or infinite values",
+                         "provide raw UMI counts; remove or re-create the corrupted matrix")
+    if values.min() < 0:
+        raise InputError(source, "X", "contains negative values, so it is not a count matrix",
+                         "provide raw UMI counts (e.g. adata.raw.X or a 'counts' layer)")
+    if is_float and not all((np.mod(chunk, 1) == 0).all() for chunk in _value_chunks(values)):
+        raise InputError(source, "X", "holds non-integer values (normalized or log data?)",
+                         "provide raw integer UMI counts; neurokine normalizes them itself")
+
+
+def check_harmonized(adata: ad.AnnData, source: str) -> None:
+    """Validate the harmonized AnnData contract: obs columns, labels, unique genes, counts."""
+    for column in OBS_COLUMNS:
+        if column not in adata.obs.columns:
+            raise InputError(source, f"obs.{column}", "required column is missing",
+                             f"map a column of the deposit onto '{column}' in the registry")
+        labels = adata.obs[column].astype("string")
+        if labels.isna().any() or (labels.str.strip() == "").any():
+            n_bad = int((labels.isna() | (labels.str.strip() == "")).sum())
+            raise InputError(source, f"obs.{column}", f"{n_bad} cells have an empty label",
+                             "label every cell, or drop unlabelled cells before loading")
+    duplicated = adata.var_names[adata.var_names.duplicated()].unique().tolist()
+    if duplicated:
+        raise InputError(source, "var_names", f"duplicated gene names: {duplicated[:5]}",
+                         "make gene symbols unique (sum or suffix duplicated symbols)")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise InputError(source, "X", f"is empty ({adata.n_obs} cells x {adata.n_vars} genes)",
+                         "check the loader's filters and the input file")
+    check_counts_matrix(adata.X, source)
+
+
+def qc_metrics(adata: ad.AnnData) -> pd.DataFrame:
+    """Per-cell total counts, detected genes and percent mitochondrial counts."""
+    counts = sp.csr_matrix(adata.X)
+    # Matrix-vector products in X's own dtype: slicing the mitochondrial columns, or a vector
+    # of a wider dtype, would make scipy copy the whole matrix (per-cell totals fit in int32).
+    total = (counts @ np.ones(counts.shape[1], dtype=counts.dtype)).astype(np.int64)
+    detected = np.diff(counts.indptr)
+    mito_mask = adata.var_names.str.upper().str.startswith("MT-")
+    mito = counts @ np.asarray(mito_mask, dtype=counts.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(total > 0, 100.0 * mito / total, 0.0)
+    return pd.DataFrame({"total_counts": total, "n_genes": detected, "pct_mito": pct},
+                        index=adata.obs_names)
+
+
+def keep_cells(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
+    """A new AnnData of the kept cells, slicing X once (anndata's view copy peaks at two copies)."""
+    if len(adata.layers) or len(adata.obsm) or len(adata.obsp) or len(adata.varm):
+        return adata[keep].copy()
+    rows = np.flatnonzero(keep)
+    obs = adata.obs.iloc[rows].copy()
+    for column in obs.columns:
+        if isinstance(obs[column].dtype, pd.CategoricalDtype):
+            obs[column] = obs[column].cat.remove_unused_categories()
+    return ad.AnnData(X=adata.X[rows], obs=obs, var=adata.var.copy(), uns=copy.deepcopy(adata.uns))
+
+
+def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Filter cells step by step, then genes; return the filtered data and a cells-kept table."""
+    metrics = qc_metrics(adata)
+    keep = np.ones(adata.n_obs, dtype=bool)
+    samples = adata.obs["sample_id"].astype(str).to_numpy()
+    rows = []
+
+    def record(order: int, step: str, threshold: float | None) -> None:
+        kept = pd.Series(samples[keep]).value_counts()
+        for sample in sorted(set(samples)):
+            rows.append({"dataset_id": str(adata.obs["dataset_id"].iloc[0]), "sample_id": sample,
+                         "order": order, "step": step, "threshold": threshold,
+                         "cells_kept": int(kept.get(sample, 0))})
+
+    record(0, "input", None)
+    # Doublets, unmapped and unassigned cells are counted here, then leave the analysis: only
+    # vocabulary cell types are scored and compared.
+    keep &= ~adata.obs["cell_type"].astype(str).isin(RESERVED_CELL_TYPES).to_numpy()
+    record(1, "vocabulary_cell_type", None)
+    for order, (step, metric, op, key) in enumerate(CELL_FILTERS, start=2):
+        threshold = thresholds[key]
+        values = metrics[metric].to_numpy()
+        keep &= values >= threshold if op == ">=" else values <= threshold
+        record(order, step, threshold)
+    filtered = keep_cells(adata, keep)
+    filtered.obs = filtered.obs.join(metrics.loc[filtered.obs_names])
+    genes_kept = cells_per_gene(sp.csr_matrix(filtered.X)) >= thresholds["min_cells_per_gene"]
+    if not genes_kept.all():  # slicing columns copies the whole matrix, so only when needed
+        filtered = filtered[:, genes_kept].copy()
+    if filtered.n_obs == 0:
+        raise InputError("config", "qc", "no cell passed the QC thresholds",
+                         "relax qc thresholds (see results/prepared/<dataset>/qc_steps.tsv)")
+    table = pd.DataFrame(rows)
+    table["genes_kept"] = filtered.n_vars
+    return filtered, table
+
+
+def cells_per_gene(matrix: sp.csr_matrix) -> np.ndarray:
+    """Number of cells with a non-zero count, per gene, counted slice by slice."""
+    counts = np.zeros(matrix.shape[1], dtype=np.int64)
+    for start in range(0, matrix.nnz, CHECK_CHUNK):
+        stop = start + CHECK_CHUNK
+        nonzero = matrix.data[start:stop] != 0
+        counts += np.bincount(matrix.indices[start:stop][nonzero], minlength=matrix.shape[1])
+    return counts
+
+
+def normalize(adata: ad.AnnData, target_sum: float) -> ad.AnnData:
+    """Keep raw counts in layers['counts']; set X to log1p of counts scaled to target_sum."""
+    counts = sp.csr_matrix(adata.X)
+    if counts.dtype != np.int32:
+        counts = counts.astype(np.int32)
+    # Canonical (sorted) column order per cell: scores sum each cell's values in stored order,
+    # so the same counts must always be stored the same way for byte-identical results.
+    counts.sort_indices()
+    # In X's own dtype: scipy's sum() would upcast the whole matrix to int64 first.
+    totals = (counts @ np.ones(counts.shape[1], dtype=counts.dtype)).astype(np.float32)
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    logged = np.empty(counts.nnz, dtype=np.float32)
+    for start in range(0, counts.nnz, CHECK_CHUNK):
+        part = slice(start, min(start + CHECK_CHUNK, counts.nnz))
+        rows = np.searchsorted(counts.indptr, np.arange(part.start, part.stop), side="right") - 1
+        logged[part] = np.log1p(counts.data[part].astype(np.float32) * scale[rows])
+    # X shares the counts' index arrays (same sparsity), so the prepared object costs 1.5x the
+    # count matrix, not 3x; zeros (empty cells, stored zeros) are dropped on a private copy.
+    normalized = sp.csr_matrix((logged, counts.indices, counts.indptr), shape=counts.shape)
+    if (logged == 0).any():
+        normalized = normalized.copy()
+        normalized.eliminate_zeros()
+    adata.X = normalized
+    adata.layers["counts"] = counts
+    return adata

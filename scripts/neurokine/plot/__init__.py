@@ -1,0 +1,1 @@
+"""Deterministic figures, the therapy panel and the self-contained HTML report."""

@@ -1,0 +1,1 @@
+"""Donor-level statistics: comparisons, composition, enrichment, meta-analysis, networks."""

@@ -1,0 +1,340 @@
+"""Sender -> receiver cytokine networks on donor-level values, tested like the compare stage.
+
+Per sample (one donor in one tissue) and cell type, an axis has a *sender* score (its ligand:
+mean log-normalized expression and fraction of cells expressing, heteromeric ligands taking the
+minimum over their subunits) and a *receiver* score (its receptor: minimum over the subunits of a
+complex, maximum over alternative complexes). The *interaction* score of a sender -> receiver
+pair in one sample is the geometric mean of the sender's ligand and the receiver's receptor
+expression, so it is zero when either side is silent and keeps the units of expression.
+
+Disease-versus-reference changes are tested on these per-donor interaction scores with
+:func:`neurokine.compare.compare_groups`: the donor is the unit, never the cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from neurokine.curated.axes import Axis
+from neurokine.errors import InputError
+from neurokine.stats import compare
+
+DETECTION_COLUMNS = ("sample_id", "cell_type", "gene", "mean_expression", "fraction_expressing")
+COUNT_COLUMNS = ("sample_id", "cell_type", "n_cells", "dataset_id", "donor_id", "tissue", "disease")
+#: Donor covariates carried along so compare's covariate adjustment works on interactions too.
+COVARIATES = ("sex", "age", "batch")
+
+NODE_COLUMNS = [
+    "dataset_id", "sample_id", "donor_id", "tissue", "disease", "cell_type", "n_cells", "axis",
+    "ligand_mean", "ligand_fraction", "receptor_mean", "receptor_fraction",
+]
+
+#: Columns of the interaction-test table, in order (stable names for users and figures).
+NETWORK_COLUMNS = [
+    "dataset_id", "contrast", "disease", "reference", "tissue", "axis", "sender", "receiver",
+    "status", "reason", "n_donors_case", "n_donors_reference", "ligand_fraction",
+    "receptor_fraction", "ligand_mean_case", "ligand_mean_reference", "receptor_mean_case",
+    "receptor_mean_reference", "mean_case", "mean_reference", "effect", "ci_low", "ci_high",
+    "boot_ci_low", "boot_ci_high", "hedges_g", "p_value", "fdr", "fdr_family",
+]
+
+EVIDENCE_COLUMNS = [
+    "dataset_id", "contrast", "disease", "reference", "tissue", "axis", "cell_type",
+    "receptor_fraction", "receptor_present", "response_status", "response_effect",
+    "response_hedges_g", "response_fdr", "response_changed", "response_direction",
+    "n_candidate_senders", "senders_changed", "top_sender", "top_sender_effect",
+    "top_sender_fdr", "sender_identified", "directions_agree", "n_evidence", "evidence",
+]
+
+#: Joins sender and receiver into one compare-stage stratum label; a control character cannot
+#: occur in a cell-type label read from a TSV, so the pair is recovered without ambiguity.
+PAIR_SEPARATOR = "\x1f"
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], source: str) -> None:
+    """Fail with the file and the missing column when an input table lacks a column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(source, missing[0], "column missing",
+                         "regenerate the table with the aggregate stage of this version")
+
+
+def complex_score(values: pd.DataFrame, complexes: Sequence[Sequence[str]]) -> np.ndarray:
+    """Max over alternative complexes of the min over each complex's subunits (NaN if none measured).
+
+    ``values`` has one column per gene; a complex with an unmeasured subunit cannot be judged and
+    is skipped, as in :mod:`neurokine.detection`.
+    """
+    per_complex = [values[list(c)].min(axis=1, skipna=False).to_numpy(dtype=float)
+                   for c in complexes if all(g in values.columns for g in c)]
+    if not per_complex:
+        return np.full(len(values), np.nan)
+    stacked = np.column_stack(per_complex)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(stacked).all(axis=1), np.nan, np.nanmax(
+            np.where(np.isnan(stacked), -np.inf, stacked), axis=1))
+
+
+def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequence[Axis],
+                source: str = "gene_detection.tsv") -> pd.DataFrame:
+    """Sender (ligand) and receiver (receptor) scores per sample x cell type x axis."""
+    _require(detection, DETECTION_COLUMNS, source)
+    _require(cell_counts, COUNT_COLUMNS, "cell_counts.tsv")
+    detection = detection.astype({"sample_id": str, "cell_type": str, "gene": str})
+    keys = ["sample_id", "cell_type"]
+    mean = detection.pivot_table(index=keys, columns="gene", values="mean_expression",
+                                 aggfunc="first", observed=True)
+    fraction = detection.pivot_table(index=keys, columns="gene", values="fraction_expressing",
+                                     aggfunc="first", observed=True).reindex_like(mean)
+    frames = []
+    for axis in axes:
+        frames.append(pd.DataFrame({
+            "sample_id": mean.index.get_level_values(0), "cell_type": mean.index.get_level_values(1),
+            "axis": axis.id,
+            "ligand_mean": complex_score(mean, axis.ligand_complexes),
+            "ligand_fraction": complex_score(fraction, axis.ligand_complexes),
+            "receptor_mean": complex_score(mean, axis.receptor_complexes),
+            "receptor_fraction": complex_score(fraction, axis.receptor_complexes),
+        }))
+    nodes = pd.concat(frames, ignore_index=True)
+    meta_columns = [*COUNT_COLUMNS, *[c for c in COVARIATES if c in cell_counts.columns]]
+    meta = cell_counts[meta_columns].astype({"sample_id": str, "cell_type": str})
+    nodes = nodes.merge(meta, on=keys, how="inner", validate="many_to_one")
+    nodes = nodes[nodes["n_cells"] > 0]
+    extra = [c for c in COVARIATES if c in nodes.columns]
+    return (nodes[[*NODE_COLUMNS, *extra]]
+            .sort_values(["sample_id", "cell_type", "axis"], kind="mergesort")
+            .reset_index(drop=True))
+
+
+def candidate_pairs(nodes: pd.DataFrame, min_ligand: float, min_receptor: float) -> pd.DataFrame:
+    """Sender/receiver pairs worth testing: the sender's ligand in >= min_ligand of its cells and
+    the receiver's receptor in >= min_receptor of its cells.
+
+    Fractions are averaged over the given samples with equal weight per sample, whatever their
+    disease, so the filter cannot favour pairs that differ between the arms (independent
+    filtering). Returns one row per tissue x axis x sender x receiver with both fractions.
+    """
+    mean = nodes.groupby(["tissue", "axis", "cell_type"], observed=True, sort=True)[
+        ["ligand_fraction", "receptor_fraction"]].mean().reset_index()
+    senders = mean[mean["ligand_fraction"] >= min_ligand][
+        ["tissue", "axis", "cell_type", "ligand_fraction"]].rename(columns={"cell_type": "sender"})
+    receivers = mean[mean["receptor_fraction"] >= min_receptor][
+        ["tissue", "axis", "cell_type", "receptor_fraction"]].rename(columns={"cell_type": "receiver"})
+    return senders.merge(receivers, on=["tissue", "axis"], how="inner").sort_values(
+        ["tissue", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
+
+
+def interaction_scores(nodes: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per sample and candidate pair: sqrt(ligand of sender x receptor of receiver).
+
+    ``n_cells`` is the smaller of the two cell counts, so the compare stage's cells-per-donor
+    minimum applies to both sides of the interaction.
+    """
+    extra = [c for c in COVARIATES if c in nodes.columns]
+    base = ["dataset_id", "sample_id", "donor_id", "tissue", "disease", *extra]
+    send = nodes[[*base, "axis", "cell_type", "n_cells", "ligand_mean"]].rename(
+        columns={"cell_type": "sender", "n_cells": "n_sender"})
+    receive = nodes[["sample_id", "axis", "cell_type", "n_cells", "receptor_mean"]].rename(
+        columns={"cell_type": "receiver", "n_cells": "n_receiver"})
+    table = send.merge(pairs[["tissue", "axis", "sender", "receiver"]],
+                       on=["tissue", "axis", "sender"], how="inner")
+    table = table.merge(receive, on=["sample_id", "axis", "receiver"], how="inner")
+    table["interaction"] = np.sqrt(table["ligand_mean"].clip(lower=0) * table["receptor_mean"].clip(lower=0))
+    table["n_cells"] = np.minimum(table["n_sender"], table["n_receiver"])
+    table = table.dropna(subset=["interaction"])
+    # compare_groups tests all axes of one pair on the same donors, so a sample missing any of
+    # the pair's candidate axes is left out of that pair rather than misaligning the columns.
+    pair = ["tissue", "sender", "receiver"]
+    n_axes = pairs.groupby(pair, observed=True)["axis"].nunique().rename("n_axes").reset_index()
+    table = table.merge(n_axes, on=pair, how="left")
+    table = table[table.groupby(["sample_id", *pair], observed=True)["axis"].transform("size")
+                  == table["n_axes"]].drop(columns="n_axes")
+    return table.sort_values(
+        ["sample_id", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
+
+
+def _arm_means(scores: pd.DataFrame, contrast: compare.Contrast, min_cells: int) -> pd.DataFrame:
+    """Mean sender ligand and receiver receptor expression per arm, over eligible donors."""
+    eligible = scores[scores["n_cells"] >= min_cells]
+    keys = ["tissue", "axis", "sender", "receiver"]
+    donors = eligible.groupby([*keys, "donor_id", "disease"], observed=True)[
+        ["ligand_mean", "receptor_mean"]].mean().reset_index()
+    out = None
+    for arm, group in (("case", contrast.case), ("reference", contrast.reference)):
+        arm_mean = donors[donors["disease"] == group].groupby(keys, observed=True)[
+            ["ligand_mean", "receptor_mean"]].mean().add_suffix(f"_{arm}")
+        out = arm_mean if out is None else out.join(arm_mean, how="outer")
+    return out.reset_index() if out is not None else pd.DataFrame(columns=keys)
+
+
+def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[compare.Contrast], *,
+                      covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
+                      seed: int, min_ligand: float, min_receptor: float) -> pd.DataFrame:
+    """Test every candidate interaction of every contrast on donor-level scores (one tidy table).
+
+    Each sender -> receiver pair is one stratum of :func:`compare.compare_groups` with one
+    'signature' per axis (``<axis>.interaction``), so effects, intervals, donor counts and the
+    BH-FDR family (dataset x contrast x tissue, across all pairs and axes) come from the same
+    donor-level machinery as every other comparison.
+    """
+    frames = []
+    for contrast in contrasts:
+        arms = nodes[nodes["disease"].astype(str).isin([contrast.case, contrast.reference])]
+        if arms.empty:
+            continue
+        pairs = candidate_pairs(arms, min_ligand, min_receptor)
+        if pairs.empty:
+            continue
+        scores = interaction_scores(arms, pairs)
+        if scores.empty:
+            continue
+        long = scores.assign(
+            cell_type=scores["sender"].astype(str) + PAIR_SEPARATOR + scores["receiver"].astype(str),
+            signature=scores["axis"] + ".interaction", mean_score=scores["interaction"])
+        coverage = pd.DataFrame({"signature": sorted(long["signature"].unique()),
+                                 "status": "scored", "coverage": 1.0, "reason": ""})
+        tested = compare.compare_groups(long, coverage, [contrast], covariates=covariates,
+                                        min_cells=min_cells, min_donors=min_donors, n_boot=n_boot,
+                                        seed=seed)
+        tested[["sender", "receiver"]] = tested["cell_type"].str.split(PAIR_SEPARATOR, n=1,
+                                                                       expand=True)
+        tested = tested.rename(columns={"case": "disease"})
+        tested = tested.merge(pairs, on=["tissue", "axis", "sender", "receiver"], how="left")
+        tested = tested.merge(_arm_means(scores, contrast, min_cells),
+                              on=["tissue", "axis", "sender", "receiver"], how="left")
+        frames.append(tested)
+    if not frames:
+        return pd.DataFrame(columns=NETWORK_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    return table.reindex(columns=NETWORK_COLUMNS).sort_values(
+        ["contrast", "tissue", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
+
+
+def _direction(effect: float) -> str:
+    """'up' or 'down' for a signed effect (blank when missing)."""
+    if not np.isfinite(effect):
+        return ""
+    return "up" if effect > 0 else "down"
+
+
+def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.DataFrame,
+                       contrasts: Sequence[compare.Contrast], *, min_ligand: float,
+                       min_receptor: float, alpha: float) -> pd.DataFrame:
+    """Per contrast x tissue x axis x cell type: receptor present, response changed, sender found.
+
+    * receptor present: the receptor complex is detected in >= min_receptor of the cell type's
+      cells (mean over the donors of both arms);
+    * response changed: the axis's response module differs at BH-FDR < alpha (compare stage);
+    * sender identified: at least one sender -> this cell type interaction of the axis changed at
+      BH-FDR < alpha; the strongest is named, with whether its direction matches the response.
+    """
+    rows = []
+    response = tests[(tests["module"] == "response")].rename(columns={"case": "disease"})
+    response = response.set_index(["contrast", "tissue", "axis", "cell_type"])
+    significant = network[(network["status"] == "tested") & (network["fdr"] < alpha)]
+    for contrast in contrasts:
+        arms = nodes[nodes["disease"].astype(str).isin([contrast.case, contrast.reference])]
+        if arms.empty:
+            continue
+        fractions = arms.groupby(["dataset_id", "tissue", "axis", "cell_type"], observed=True,
+                                 sort=True)[["ligand_fraction", "receptor_fraction"]].mean()
+        senders = fractions[fractions["ligand_fraction"] >= min_ligand].groupby(
+            level=["tissue", "axis"]).size()
+        hits = significant[significant["contrast"] == contrast.name]
+        for (dataset_id, tissue, axis, cell_type), row in fractions.iterrows():
+            key = (contrast.name, tissue, axis, cell_type)
+            resp = response.loc[key] if key in response.index else None
+            if isinstance(resp, pd.DataFrame):
+                resp = resp.iloc[0]
+            status = str(resp["status"]) if resp is not None else "absent"
+            fdr = float(resp["fdr"]) if resp is not None and status == "tested" else np.nan
+            effect = float(resp["effect"]) if resp is not None and status == "tested" else np.nan
+            g = float(resp["hedges_g"]) if resp is not None and status == "tested" else np.nan
+            changed = bool(np.isfinite(fdr) and fdr < alpha)
+            incoming = hits[(hits["tissue"] == tissue) & (hits["axis"] == axis)
+                            & (hits["receiver"].astype(str) == cell_type)].sort_values(
+                ["fdr", "sender"], kind="mergesort")
+            top = incoming.iloc[0] if len(incoming) else None
+            present = bool(np.isfinite(row["receptor_fraction"])
+                           and row["receptor_fraction"] >= min_receptor)
+            sender_found = top is not None
+            agree = (_direction(float(top["effect"])) == _direction(effect)) if (
+                sender_found and changed) else None
+            layers = [name for name, on in (("receptor", present), ("response", changed),
+                                            ("sender", sender_found)) if on]
+            rows.append({
+                "dataset_id": dataset_id, "contrast": contrast.name, "disease": contrast.case,
+                "reference": contrast.reference, "tissue": tissue, "axis": axis,
+                "cell_type": cell_type, "receptor_fraction": row["receptor_fraction"],
+                "receptor_present": present, "response_status": status, "response_effect": effect,
+                "response_hedges_g": g, "response_fdr": fdr, "response_changed": changed,
+                "response_direction": _direction(effect) if changed else "",
+                "n_candidate_senders": int(senders.get((tissue, axis), 0)),
+                "senders_changed": ";".join(sorted(incoming["sender"].astype(str).unique())),
+                "top_sender": str(top["sender"]) if sender_found else "",
+                "top_sender_effect": float(top["effect"]) if sender_found else np.nan,
+                "top_sender_fdr": float(top["fdr"]) if sender_found else np.nan,
+                "sender_identified": sender_found,
+                "directions_agree": "" if agree is None else ("yes" if agree else "no"),
+                "n_evidence": len(layers), "evidence": " + ".join(layers) if layers else "none",
+            })
+    frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
+    return frame.sort_values(["contrast", "tissue", "axis", "cell_type"], kind="mergesort").reset_index(
+        drop=True)
+
+
+def planted_sides(truth: pd.DataFrame, axes: Mapping[str, Axis]) -> pd.DataFrame:
+    """Which planted effects move an axis's ligand (sender side) or receptor (receiver side).
+
+    A planted effect changes only the genes listed in ``genes_moved``; it acts on the sender side
+    of an axis when one of them is a ligand gene and on the receiver side when one is a receptor
+    subunit.
+    """
+    rows = []
+    for effect in truth.itertuples(index=False):
+        moved = set(str(effect.genes_moved).split(",")) if isinstance(effect.genes_moved, str) else set()
+        for axis_id, axis in axes.items():
+            for side, genes in (("sender", set(axis.ligands)), ("receiver", set(axis.receptor_genes))):
+                if moved & genes:
+                    rows.append({"disease": effect.disease, "axis": axis_id, "side": side,
+                                 "cell_type": effect.cell_type,
+                                 "log2_fold_change": effect.log2_fold_change})
+    return pd.DataFrame(rows, columns=["disease", "axis", "side", "cell_type", "log2_fold_change"])
+
+
+def network_recovery(truth: pd.DataFrame, network: pd.DataFrame, axes: Mapping[str, Axis],
+                     alpha: float) -> pd.DataFrame:
+    """Each planted sender/receiver change: receivers (or senders) tested, found, wrong-signed.
+
+    A planted change is *recovered* when at least one of its interactions is significant
+    (BH-FDR < alpha) with the planted sign and none is significant with the opposite sign.
+    """
+    sides = planted_sides(truth, axes)
+    tested = network[network["status"] == "tested"]
+    rows = []
+    for planted in sides.itertuples(index=False):
+        mine = tested[(tested["disease"] == planted.disease) & (tested["axis"] == planted.axis)
+                      & (tested[planted.side].astype(str) == planted.cell_type)]
+        hit = mine["fdr"] < alpha
+        right = hit & (np.sign(mine["effect"]) == np.sign(planted.log2_fold_change))
+        rows.append({**planted._asdict(), "n_tested": len(mine), "n_significant": int(right.sum()),
+                     "n_wrong_sign": int((hit & ~right).sum()),
+                     "recovered": bool(right.any() and not (hit & ~right).any())})
+    return pd.DataFrame(rows, columns=[*sides.columns, "n_tested", "n_significant", "n_wrong_sign",
+                                       "recovered"])
+
+
+def network_false_positives(truth: pd.DataFrame, network: pd.DataFrame,
+                            axes: Mapping[str, Axis], alpha: float) -> pd.DataFrame:
+    """Significant interactions that no planted sender or receiver change explains."""
+    sides = planted_sides(truth, axes)
+    explained = {(r.disease, r.axis, r.side, r.cell_type) for r in sides.itertuples(index=False)}
+    hits = network[(network["status"] == "tested") & (network["fdr"] < alpha)]
+    keep = [not ((r.disease, r.axis, "sender", str(r.sender)) in explained
+                 or (r.disease, r.axis, "receiver", str(r.receiver)) in explained)
+            for r in hits.itertuples(index=False)]
+    return hits[keep]

@@ -1,0 +1,272 @@
+"""Simulate the synthetic demo cohort: negative-binomial counts for CSF donors in five groups.
+
+The simulator is the ground truth for every end-to-end test, so its structure mirrors what the
+analysis must cope with in real data: donors nested in disease groups, donor-level random
+effects (per gene and per cytokine module), varying cells per donor, varying composition,
+low-quality cells for QC to remove, and planted disease effects on named axes and cell types.
+Every axis that is not planted stays null.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from neurokine import SYNTHETIC_LABEL
+from neurokine.curated.axes import Axis, all_genes
+from neurokine.curated.cell_types import CellType
+from neurokine.errors import ConfigError
+
+#: Baseline CSF leukocyte composition (fractions). CSF is T-cell dominated with a minor
+#: myeloid and a small B/plasma compartment (Schafflick 2020, PMID 31937773).
+CSF_COMPOSITION: dict[str, float] = {
+    "CD4_T_naive": 0.14, "CD4_T_memory": 0.28, "Treg": 0.05, "CD8_T": 0.20, "NK": 0.06,
+    "B_naive": 0.035, "B_memory": 0.03, "plasmablast": 0.008, "mono_classical": 0.10,
+    "mono_nonclassical": 0.04, "mDC": 0.04, "pDC": 0.017,
+}
+
+#: Mitochondrially encoded genes: they give QC a realistic percent-mito signal.
+MITO_GENES = ("MT-ND1", "MT-ND2", "MT-CO1", "MT-CO2", "MT-ATP8", "MT-ATP6", "MT-CO3",
+              "MT-ND3", "MT-ND4L", "MT-ND4", "MT-ND5", "MT-ND6", "MT-CYB")
+
+#: Highly expressed housekeeping families that dominate real 10x libraries.
+HOUSEKEEPING_GENES = tuple(
+    [f"RPL{i}" for i in (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 21, 23, 24,
+                         26, 27, 28, 29, 30, 31, 32, 34, 35, 36, 37, 38, 39, 41)]
+    + [f"RPS{i}" for i in (2, 3, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 23,
+                           24, 25, 26, 27, 28, 29)]
+    + ["RPLP0", "RPLP1", "RPLP2", "RPSA", "ACTB", "GAPDH", "B2M", "MALAT1", "TMSB4X",
+       "EEF1A1", "FTL", "FTH1", "TPT1", "PTMA", "HLA-B", "HLA-A"]
+)
+
+#: Sex-linked transcripts, so the simulated sex covariate is visible in expression.
+FEMALE_GENES = ("XIST",)
+MALE_GENES = ("RPS4Y1", "DDX3Y", "UTY", "KDM5D")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedEffect:
+    """A disease effect planted on one axis module in one cell type (log2 fold change)."""
+
+    disease: str
+    axis: str
+    module: str
+    cell_type: str
+    log2_fold_change: float
+
+
+def planted_effects_from_config(entries: Sequence[Mapping]) -> list[PlantedEffect]:
+    """Build PlantedEffect objects from the config's `simulation.planted_effects` list."""
+    return [PlantedEffect(**dict(entry)) for entry in entries]
+
+
+def check_planted_effects(effects: Sequence[PlantedEffect], axes: Sequence[Axis],
+                          cell_types: Mapping[str, CellType], groups: Sequence[str]) -> None:
+    """Reject planted effects that name an unknown axis, cell type or group."""
+    axis_ids = {a.id for a in axes}
+    for i, effect in enumerate(effects):
+        key = f"simulation.planted_effects[{i}]"
+        if effect.axis not in axis_ids:
+            raise ConfigError("config", f"{key}.axis", f"unknown axis {effect.axis!r}",
+                              f"use one of: {', '.join(sorted(axis_ids))}")
+        if effect.cell_type not in CSF_COMPOSITION:
+            raise ConfigError("config", f"{key}.cell_type",
+                              f"cell type {effect.cell_type!r} is not simulated",
+                              f"use one of: {', '.join(CSF_COMPOSITION)}")
+        if effect.cell_type not in cell_types:
+            raise ConfigError("config", f"{key}.cell_type", f"unknown cell type {effect.cell_type!r}",
+                              "use an id from resources/cell_types.yaml")
+        if effect.disease not in groups:
+            raise ConfigError("config", f"{key}.disease",
+                              f"group {effect.disease!r} is not in simulation.groups",
+                              f"add it to simulation.groups ({', '.join(groups)}) or remove the effect")
+
+
+def background_genes(n_genes: int, exclude: set[str], seed: int) -> list[str]:
+    """Real HGNC symbols as background: PBMC-expressed genes first, then HCD program genes."""
+    import scanpy as sc  # local import: only the simulator needs scanpy's bundled data
+
+    pool = sorted(set(sc.datasets.pbmc68k_reduced().var_names) - exclude)
+    rng = np.random.default_rng(seed)
+    if n_genes <= len(pool):
+        return sorted(rng.choice(pool, size=n_genes, replace=False).tolist())
+    # Scale runs need a 10x-like gene count (~10-20k) and the bundled PBMC file has 765 genes,
+    # so the rest come from the genes measured by the Human Cytokine Dictionary (PBMCs, hucira).
+    from neurokine.curated import references
+
+    extra = sorted(references.reference_genes("hcd_cip") - exclude - set(pool))
+    if n_genes > len(pool) + len(extra):
+        raise ConfigError("config", "simulation.n_background_genes",
+                          f"{n_genes} requested but only {len(pool) + len(extra)} background genes "
+                          "are available", f"set it to at most {len(pool) + len(extra)}")
+    return sorted(pool + rng.choice(extra, size=n_genes - len(pool), replace=False).tolist())
+
+
+def exclusive_module_genes(axes: Sequence[Axis], axis_id: str, module: str) -> list[str]:
+    """Genes of one axis module that no other axis names, so a planted effect moves only it."""
+    target = next(a for a in axes if a.id == axis_id)
+    others: set[str] = set()
+    for axis in axes:
+        if axis.id != axis_id:
+            for m in ("ligand", "receptor", "response"):
+                others.update(axis.module_genes(m))
+    return [g for g in target.module_genes(module) if g not in others]
+
+
+def _gene_weights(genes: list[str], axes: Sequence[Axis], cell_types: Mapping[str, CellType],
+                  rng: np.random.Generator) -> pd.DataFrame:
+    """Relative expression (genes x simulated cell types) before donor effects."""
+    types = list(CSF_COMPOSITION)
+    base = pd.Series(rng.lognormal(mean=0.0, sigma=1.2, size=len(genes)), index=genes)
+    weights = pd.DataFrame(np.repeat(base.to_numpy()[:, None], len(types), axis=1),
+                           index=genes, columns=types)
+    housekeeping = [g for g in HOUSEKEEPING_GENES if g in weights.index]
+    weights.loc[housekeeping] *= 15.0
+    weights.loc[list(MITO_GENES)] *= 4.0
+    # Ligands are made mostly by their producers, receptors sit mostly on responders, and
+    # response genes have a measurable baseline everywhere, as transcripts do in real data.
+    for axis in axes:
+        producers = {f["cell_type"] for f in axis.record["producers"]} & set(types)
+        responders = {f["cell_type"] for f in axis.record["responders"]} & set(types)
+        for gene in axis.ligands:
+            weights.loc[gene] = 0.3
+            weights.loc[gene, sorted(producers)] = 3.0
+        for gene in axis.receptor_genes:
+            weights.loc[gene, sorted(responders)] *= 4.0
+        weights.loc[list(axis.response)] = weights.loc[list(axis.response)].clip(lower=2.0)
+    for ct in types:
+        markers = [g for g in cell_types[ct].markers if g in weights.index]
+        weights.loc[markers, ct] = np.maximum(weights.loc[markers, ct], 8.0) * 6.0
+    return weights
+
+
+def simulate_cohort(
+    axes: Sequence[Axis],
+    cell_types: Mapping[str, CellType],
+    groups: Sequence[str],
+    donors_per_group: int,
+    cells_per_donor: tuple[int, int],
+    n_background_genes: int,
+    mean_library_size: float,
+    dispersion: float,
+    donor_sd: float,
+    donor_module_sd: float,
+    composition_concentration: float,
+    low_quality_fraction: float,
+    planted_effects: Sequence[PlantedEffect],
+    seed: int,
+    tissue: str = "CSF",
+    dataset_id: str = "demo_synthetic",
+) -> ad.AnnData:
+    """Simulate raw integer counts with harmonized obs for donors nested in disease groups."""
+    low, high = cells_per_donor
+    if low > high:
+        raise ConfigError("config", "simulation.cells_per_donor",
+                          f"min ({low}) is larger than max ({high})", "make min <= max")
+    check_planted_effects(planted_effects, axes, cell_types, groups)
+    rng = np.random.default_rng(seed)
+
+    curated = set(MITO_GENES) | set(HOUSEKEEPING_GENES) | set(FEMALE_GENES) | set(MALE_GENES)
+    for ct in CSF_COMPOSITION:
+        curated.update(cell_types[ct].markers)
+    curated.update(all_genes(axes))
+    genes = sorted(curated | set(background_genes(n_background_genes, curated, seed)))
+    gene_index = {g: i for i, g in enumerate(genes)}
+    weights = _gene_weights(genes, axes, cell_types, rng)
+    profiles = (weights / weights.sum(axis=0)).to_numpy()  # genes x types, columns sum to 1
+
+    # Donor random effects: one log-scale offset per donor x gene, plus one shared by all genes
+    # of an axis module (donors differ in pathway activity, not only gene by gene).
+    module_members = [
+        [gene_index[g] for g in axis.module_genes(m)]
+        for axis in axes for m in ("ligand", "receptor", "response") if axis.module_genes(m)
+    ]
+    effect_genes = {
+        (e.disease, e.cell_type): [] for e in planted_effects
+    }
+    for i, effect in enumerate(planted_effects):
+        exclusive = exclusive_module_genes(axes, effect.axis, effect.module)
+        if not exclusive:
+            raise ConfigError(
+                "config", f"simulation.planted_effects[{i}]",
+                f"{effect.axis}.{effect.module} has no gene that other axes do not also name, "
+                "so the planted effect could not be attributed to it",
+                "plant the effect on another module or axis")
+        effect_genes[(effect.disease, effect.cell_type)].append(
+            ([gene_index[g] for g in exclusive], effect.log2_fold_change))
+
+    types = list(CSF_COMPOSITION)
+    base_props = np.array([CSF_COMPOSITION[t] for t in types])
+    blocks, obs_frames = [], []
+    donor_number = 0
+    for group in groups:
+        for _ in range(donors_per_group):
+            donor_number += 1
+            donor_id = f"D{donor_number:03d}_{group}"
+            # Each donor draws from its own stream, so changing one planted effect (which changes
+            # how many numbers the gamma sampler consumes) leaves every other donor unchanged.
+            donor_rng = np.random.default_rng([seed, donor_number])
+            sex = "female" if donor_rng.random() < 0.5 else "male"
+            age = int(donor_rng.integers(20, 71))
+            donor_log = donor_rng.normal(0.0, donor_sd, size=len(genes))
+            for members in module_members:
+                donor_log[members] += donor_rng.normal(0.0, donor_module_sd)
+            sex_genes = FEMALE_GENES if sex == "female" else MALE_GENES
+            silent = MALE_GENES if sex == "female" else FEMALE_GENES
+            n_cells = int(donor_rng.integers(low, high + 1))
+            props = donor_rng.dirichlet(base_props * composition_concentration)
+            type_counts = donor_rng.multinomial(n_cells, props)
+            for t_idx, n_t in enumerate(type_counts):
+                if n_t == 0:
+                    continue
+                cell_type = types[t_idx]
+                log_mean = np.log(profiles[:, t_idx]) + donor_log
+                for members, lfc in effect_genes.get((group, cell_type), []):
+                    log_mean[members] += lfc * np.log(2.0)
+                log_mean[[gene_index[g] for g in sex_genes]] += np.log(4.0)
+                log_mean[[gene_index[g] for g in silent]] = -30.0
+                mean = np.exp(log_mean)
+                mean /= mean.sum()
+                library = donor_rng.lognormal(np.log(mean_library_size), 0.35, size=n_t)
+                low_quality = donor_rng.random(n_t) < low_quality_fraction
+                library[low_quality] *= 0.12
+                mu = library[:, None] * mean[None, :]
+                if low_quality.any():
+                    # Damaged cells leak cytoplasmic RNA and keep mitochondrial transcripts.
+                    mito = [gene_index[g] for g in MITO_GENES]
+                    mu[np.ix_(low_quality, mito)] *= 30.0
+                # Negative binomial as a gamma-Poisson mixture with a common dispersion.
+                lam = donor_rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)
+                counts = donor_rng.poisson(lam).astype(np.int32)
+                blocks.append(sp.csr_matrix(counts))
+                obs_frames.append(pd.DataFrame({
+                    "donor_id": donor_id, "sample_id": f"{donor_id}_{tissue}",
+                    "disease": group, "tissue": tissue, "cell_type": cell_type,
+                    "dataset_id": dataset_id, "sex": sex, "age": age,
+                    "cell_type_ontology_term_id": cell_types[cell_type].ontology_id,
+                }, index=range(n_t)))
+    obs = pd.concat(obs_frames, ignore_index=True)
+    obs.index = [f"cell{i:07d}" for i in range(len(obs))]
+    for column in obs.columns:
+        if column != "age":
+            obs[column] = obs[column].astype("category")
+    adata = ad.AnnData(X=sp.vstack(blocks, format="csr"), obs=obs,
+                       var=pd.DataFrame(index=pd.Index(genes, name="gene_symbol")))
+    adata.uns["neurokine"] = {"synthetic": True, "label": SYNTHETIC_LABEL, "seed": int(seed)}
+    return adata
+
+
+def planted_truth(effects: Sequence[PlantedEffect], axes: Sequence[Axis]) -> pd.DataFrame:
+    """Tabulate the planted effects with the genes they actually moved (the ground truth)."""
+    rows = []
+    for e in effects:
+        moved = exclusive_module_genes(axes, e.axis, e.module)
+        rows.append({"disease": e.disease, "axis": e.axis, "module": e.module,
+                     "cell_type": e.cell_type, "log2_fold_change": e.log2_fold_change,
+                     "genes_moved": ",".join(moved), "n_genes_moved": len(moved)})
+    return pd.DataFrame(rows)
