@@ -1,6 +1,7 @@
 # neurokine: cytokine signalling in neuroinflammatory disease from single-cell RNA-seq.
 # Outputs: results/<stage>/<dataset>/..., logs/<rule>/<dataset>.log,
-# per-rule benchmarks in results/benchmarks/<rule>/<dataset>.tsv.
+# per-rule benchmarks in results/benchmarks/<rule>/<dataset>.tsv (all declared in
+# scripts/neurokine/workflow/paths.py).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -12,12 +13,14 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-##### helpers, then config + registry validation (fails before any job runs) #####
+##### helpers #####
 include: "workflow/rules/common.smk"
-include: "workflow/rules/resources.smk"
+include: "workflow/rules/requests.smk"
 
 
-DATASET_RULES = checked_datasets(config)
+##### validation, before any job runs: config (schema defaults filled in), registry, contrasts #####
+SETTINGS, REGISTRY = validated_workflow(config)
+DATASETS = REGISTRY.selected
 
 
 ##### stages #####

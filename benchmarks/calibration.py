@@ -43,6 +43,7 @@ from scipy import stats as sps
 from neurokine.curated.axes import load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.io.files import read_yaml
+from neurokine.settings import PrepareSettings
 from neurokine.stats import (
     compare,
     models,
@@ -72,7 +73,8 @@ def cohort(axes, vocabulary, sim: dict, donors: int, effects, seed: int):
         composition_concentration=sim["composition_concentration"],
         low_quality_fraction=sim["low_quality_fraction"], planted_effects=effects, seed=seed,
         dataset_id=f"calibration_{seed}")
-    return score_donors(adata, axes, qc=CONFIG["qc"], target_sum=CONFIG["normalize"]["target_sum"],
+    return score_donors(adata, axes, qc=PrepareSettings.from_config(CONFIG),
+                        target_sum=CONFIG["normalize"]["target_sum"],
                         ctrl_size=CONFIG["scoring"]["ctrl_size"], n_bins=CONFIG["scoring"]["n_bins"],
                         min_coverage=CONFIG["scoring"]["min_gene_coverage"], seed=seed)
 

@@ -8,7 +8,7 @@ results table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import anndata as ad
@@ -22,6 +22,7 @@ from neurokine.errors import InputError
 from neurokine.io import prepare
 from neurokine.scoring import aggregate
 from neurokine.scoring.engine import score_cells
+from neurokine.settings import PrepareSettings
 from neurokine.stats import compare
 
 #: Label carried by every cell-level result, so it cannot be mistaken for a donor-level test.
@@ -51,7 +52,7 @@ def cell_level_wilcoxon(obs: pd.DataFrame, scores: pd.DataFrame, case: str, refe
     return pd.DataFrame(rows)
 
 
-def score_donors(adata: ad.AnnData, axes: Sequence, *, qc: Mapping | None, target_sum: float,
+def score_donors(adata: ad.AnnData, axes: Sequence, *, qc: PrepareSettings | None, target_sum: float,
                  ctrl_size: int = 50, n_bins: int = 25, min_coverage: float = 0.5, seed: int = 0
                  ) -> tuple[ad.AnnData, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The workflow's prepare -> score -> aggregate code on one AnnData, in memory.

@@ -6,30 +6,23 @@ log = log_to_file(snakemake.log[0])
 
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_tsv, write_tsv
-from neurokine.stats import (
-    compare,
-    network,
-)
+from neurokine.stats import compare, network
 
+settings, thresholds = snakemake.params.compare, snakemake.params.network
 vocabulary, axes = load_curated(snakemake.input)
-settings = snakemake.params.compare
-thresholds = snakemake.params.network
 nodes = network.node_scores(read_tsv(snakemake.input.gene_detection),
                             read_tsv(snakemake.input.cell_counts), axes,
                             source=snakemake.input.gene_detection)
-contrasts, notes = compare.applicable_contrasts(
-    compare.contrasts_from_config(settings["contrasts"]), set(nodes["disease"].astype(str)))
+contrasts, notes = compare.applicable_contrasts(settings.contrasts, set(nodes["disease"].astype(str)))
 for note in notes:
     log.info("contrast skipped for this dataset: %s", note)
 tested = network.compare_interactions(
-    nodes, contrasts, covariates=settings["covariates"], min_cells=settings["min_cells_per_donor"],
-    min_donors=settings["min_donors_per_arm"], n_boot=settings["n_bootstrap"],
-    seed=snakemake.params.seed, min_ligand=thresholds["min_ligand_fraction"],
-    min_receptor=thresholds["min_receptor_fraction"])
-alpha = settings["fdr_alpha"]
+    nodes, contrasts, **compare.compare_options(settings, snakemake.params.seed),
+    min_ligand=thresholds.min_ligand_fraction, min_receptor=thresholds.min_receptor_fraction)
+alpha = settings.fdr_alpha
 evidence = network.evidence_agreement(
     nodes, tested, read_tsv(snakemake.input.tests), contrasts,
-    min_ligand=thresholds["min_ligand_fraction"], min_receptor=thresholds["min_receptor_fraction"],
+    min_ligand=thresholds.min_ligand_fraction, min_receptor=thresholds.min_receptor_fraction,
     alpha=alpha)
 log.info("%d candidate interactions, %d tested, %d with BH-FDR < %s; %d axis x cell type rows with "
          "all three kinds of evidence", len(tested), (tested["status"] == "tested").sum(),

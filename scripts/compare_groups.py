@@ -9,29 +9,24 @@ from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_h5ad, read_tsv, write_tsv
 from neurokine.stats import compare, composition, pseudobulk
 
-params = snakemake.params.compare
+settings = snakemake.params.compare
 _, axes = load_curated(snakemake.input)
 donor_scores = read_tsv(snakemake.input.donor_scores)
 coverage = read_tsv(snakemake.input.coverage)
 cell_counts = read_tsv(snakemake.input.cell_counts)
-contrasts, notes = compare.applicable_contrasts(compare.contrasts_from_config(params["contrasts"]),
+contrasts, notes = compare.applicable_contrasts(settings.contrasts,
                                                 set(donor_scores["disease"].astype(str)))
 for note in notes:
     log.info("contrast skipped for this dataset: %s", note)
-options = dict(covariates=params["covariates"], min_donors=params["min_donors_per_arm"],
-               n_boot=params["n_bootstrap"], seed=snakemake.params.seed,
-               max_permutations=params.get("max_permutations", 20000),
-               permutation_max_arm=params.get("permutation_max_arm", 8))
-min_cells = params["min_cells_per_donor"]
+options = compare.compare_options(settings, snakemake.params.seed)
 
-abundance = composition.composition_tests(cell_counts, contrasts, min_cells=min_cells, **options)
-results = compare.compare_groups(donor_scores, coverage, contrasts, min_cells=min_cells,
-                                 composition_tests=abundance, **options)
+abundance = composition.composition_tests(cell_counts, contrasts, **options)
+results = compare.compare_groups(donor_scores, coverage, contrasts, composition_tests=abundance,
+                                 **options)
 pb_scores, pb_coverage = pseudobulk.signature_scores(
     read_h5ad(snakemake.input.pseudobulk), gene_sets(axes), snakemake.params.min_gene_coverage)
-pb_results = compare.compare_groups(pb_scores, pb_coverage, contrasts, min_cells=min_cells,
-                                    value="mean_score", measure="pseudobulk_logcpm",
-                                    composition_tests=abundance, **options)
+pb_results = compare.compare_groups(pb_scores, pb_coverage, contrasts, value="mean_score",
+                                    measure="pseudobulk_logcpm", composition_tests=abundance, **options)
 for name, table in (("mean per-cell score", results), ("pseudobulk log-CPM", pb_results),
                     ("composition (CLR)", abundance)):
     if table.empty:
@@ -39,7 +34,7 @@ for name, table in (("mean per-cell score", results), ("pseudobulk log-CPM", pb_
         continue
     log.info("%s: %d tests, %d not tested, %d with BH-FDR < %s", name,
              (table["status"] == "tested").sum(), (table["status"] != "tested").sum(),
-             (table["fdr"] < params["fdr_alpha"]).sum(), params["fdr_alpha"])
+             (table["fdr"] < settings.fdr_alpha).sum(), settings.fdr_alpha)
 order = ["contrast", "tissue", "module", "axis", "cell_type"]
 write_tsv(results, snakemake.output.tests, sort_by=order)
 write_tsv(pb_results, snakemake.output.pseudobulk_tests, sort_by=order)

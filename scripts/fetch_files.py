@@ -20,7 +20,7 @@ try:
         lock_path=snakemake.params.lock_file,
         # resources/downloads/<dataset>/MANIFEST.tsv -> resources/downloads
         root=Path(snakemake.output.manifest).parent.parent,
-        options=FetchOptions(**snakemake.params.options),
+        options=FetchOptions.from_settings(snakemake.params.fetch),
         log=log,
     )
 except FetchError as exc:

@@ -1,5 +1,6 @@
 """Rule load_dataset: registry loader -> harmonized AnnData + label report."""
 
+import dataclasses
 import sys
 
 sys.stderr = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
@@ -23,7 +24,7 @@ files = [str(file_location(dataset, f, snakemake.params.root)) for f in entry.ge
 source = f"dataset {dataset} (registry {snakemake.params.registry}; file {', '.join(files)})"
 check_deposit(raw, dataset, entry, source)
 adata, report = harmonize(raw, dataset, entry, vocabulary,
-                          annotate_options=snakemake.params.annotation)
+                          annotate_options=dataclasses.asdict(snakemake.params.annotation))
 for kind, status in (("cell_type", "unmapped_label"), ("disease", "unknown_label"),
                      ("tissue", "unknown_label")):
     rows = report[(report["kind"] == kind) & (report["status"] == status)]

@@ -8,27 +8,25 @@ import pandas as pd
 
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_tsv, write_tsv
-from neurokine.plot import (
-                  figures,
-                  style,
-                  therapy,
-)
+from neurokine.plot import cross_dataset, style, therapy
 
 style.apply_style()
 vocabulary, axis_list = load_curated(snakemake.input)
-alpha, synthetic = snakemake.params.alpha, snakemake.params.synthetic
+settings, synthetic = snakemake.params.compare, snakemake.params.synthetic
+alpha = settings.fdr_alpha
 tests = pd.concat([read_tsv(p) for p in snakemake.input.tests], ignore_index=True)
 interactions = pd.concat([read_tsv(p) for p in snakemake.input.interactions], ignore_index=True)
 meta = read_tsv(snakemake.input.meta[0]) if snakemake.input.meta else None
-rows = figures.forest_rows(tests, meta, alpha)
+rows = cross_dataset.forest_rows(tests, meta, alpha)
 pooled = meta is not None and bool((meta["status"] == "tested").any())
-style.save_figure(figures.forest_plot(rows, pooled, synthetic, "Top findings across datasets"),
+style.save_figure(cross_dataset.forest_plot(rows, pooled, synthetic, "Top findings across datasets"),
                   snakemake.output.forest_png, snakemake.output.forest_svg)
 observed = therapy.observed_signal(tests, alpha, interactions)
-table = therapy.therapy_table({a.id: a for a in axis_list}, observed, snakemake.params.diseases,
+diseases = list(dict.fromkeys(c.case for c in settings.contrasts))
+table = therapy.therapy_table({a.id: a for a in axis_list}, observed, diseases,
                               sorted(tests["dataset_id"].astype(str).unique()))
-style.save_figure(figures.therapy_panel(table, alpha, synthetic,
-                                        "Observed signal beside the outcome of targeting each axis"),
+style.save_figure(cross_dataset.therapy_panel(table, alpha, synthetic,
+                                              "Observed signal beside the outcome of targeting each axis"),
                   snakemake.output.therapy_png, snakemake.output.therapy_svg)
 write_tsv(table, snakemake.output.therapy_table, sort_by=["axis", "disease"])
 log.info("forest plot with %d rows; therapy table with %d axis x disease rows, %d paradoxes",

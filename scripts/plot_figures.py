@@ -5,10 +5,7 @@ from neurokine.io.logs import log_to_file
 log = log_to_file(snakemake.log[0])
 
 from neurokine.io.files import read_tsv
-from neurokine.plot import (
-    figures,
-    style,
-)
+from neurokine.plot import figures, style
 
 style.apply_style()
 inputs = snakemake.input
@@ -16,11 +13,10 @@ tables = figures.DatasetTables(
     tests=read_tsv(inputs.tests), qc_steps=read_tsv(inputs.qc), cell_counts=read_tsv(inputs.cell_counts),
     donor_scores=read_tsv(inputs.donor_scores), nodes=read_tsv(inputs.nodes),
     network=read_tsv(inputs.interactions))
-settings = snakemake.params.network
+compare = snakemake.params.compare
 for name, fig in figures.dataset_figures(
         tables, dataset=snakemake.wildcards.dataset, synthetic=snakemake.params.synthetic,
-        alpha=snakemake.params.alpha, min_cells=snakemake.params.min_cells,
-        min_ligand=settings["min_ligand_fraction"], min_receptor=settings["min_receptor_fraction"],
-        top_edges=settings["top_edges"]):
+        alpha=compare.fdr_alpha, min_cells=compare.min_cells_per_donor,
+        network=snakemake.params.network):
     style.save_figure(fig, snakemake.output[f"{name}_png"], snakemake.output[f"{name}_svg"])
     log.info("figure %s written", name)

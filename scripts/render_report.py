@@ -9,25 +9,26 @@ from pathlib import Path
 from neurokine.curated import references
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_tsv, sha256sum, write_text
+from neurokine.io.registry import is_synthetic
 from neurokine.plot import report
+from neurokine.plot.catalog import DATASET_FIGURES
+from neurokine.workflow import paths
 
-inputs = snakemake.input
+inputs, params = snakemake.input, snakemake.params
 vocabulary, axis_list = load_curated(inputs)
-axes = {a.id: a for a in axis_list}
-stems = snakemake.params.figure_stems
-truths = dict(zip(snakemake.params.synthetic_datasets, inputs.truths, strict=True))
 sections = []
-for i, dataset in enumerate(snakemake.params.datasets):
-    entry = snakemake.params.registry[dataset]
-    pngs = inputs.figures[i * len(stems):(i + 1) * len(stems)]
+for dataset in params.datasets:
+    entry = params.registry[dataset]
+    table = {name: read_tsv(template.format(dataset=dataset)) for name, template in (
+        ("results", paths.SIGNATURE_TESTS), ("qc_steps", paths.QC_STEPS),
+        ("cell_counts", paths.CELL_COUNTS), ("network", paths.INTERACTION_TESTS),
+        ("evidence", paths.EVIDENCE))}
+    truth = (read_tsv(paths.PLANTED_EFFECTS.format(dataset=dataset))
+             if dataset in params.simulated else None)
+    figures = {f.stem: Path(paths.dataset_figure(f.stem, "png", dataset)) for f in DATASET_FIGURES}
     sections.append(report.DatasetSection(
         dataset_id=dataset, title=entry["title"], citation=entry["citation"],
-        synthetic=bool(entry.get("synthetic", False)), results=read_tsv(inputs.tests[i]),
-        qc_steps=read_tsv(inputs.qc[i]), figures=dict(zip(stems, map(Path, pngs), strict=True)),
-        truth=read_tsv(truths[dataset]) if dataset in truths else None,
-        cell_counts=read_tsv(inputs.cell_counts[i]), network=read_tsv(inputs.interactions[i]),
-        evidence=read_tsv(inputs.evidence[i]), registry=entry,
-    ))
+        synthetic=is_synthetic(entry), figures=figures, truth=truth, registry=entry, **table))
 cross = report.CrossDataset(
     figures={Path(p).stem: Path(p) for p in inputs.cross_figures}, therapy=read_tsv(inputs.therapy),
     meta=read_tsv(inputs.meta[0]) if inputs.meta else None)
@@ -36,9 +37,9 @@ resource_checksums = {f"{Path(p).parent.name}/{Path(p).name}": sha256sum(p)
 outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.figures, *inputs.cross_figures,
            inputs.therapy, *inputs.meta]
 html = report.render_report(
-    Path(report.__file__).parent / "templates", title=snakemake.params.title, sections=sections,
-    axes=axes, config=snakemake.config, resource_checksums=resource_checksums,
-    alpha=snakemake.params.alpha, cross=cross, reference_provenance=references.provenance(),
+    title=params.title, sections=sections, axes={a.id: a for a in axis_list}, config=snakemake.config,
+    compare=params.compare, network=params.network, resource_checksums=resource_checksums,
+    cross=cross, reference_provenance=references.provenance(),
     output_checksums={str(p): sha256sum(p) for p in outputs})
 write_text(html, snakemake.output.html)
 log.info("report written: %d dataset sections, %d bytes", len(sections), len(html.encode()))

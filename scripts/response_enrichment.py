@@ -6,25 +6,20 @@ log = log_to_file(snakemake.log[0])
 
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_h5ad, write_tsv
-from neurokine.stats import (
-    compare,
-    enrichment,
-)
+from neurokine.stats import compare, enrichment
 
-params = snakemake.params.compare
-settings = params.get("enrichment", {})
+settings = snakemake.params.compare
 vocabulary, axes = load_curated(snakemake.input)
 pb = read_h5ad(snakemake.input.pseudobulk)
-contrasts, notes = compare.applicable_contrasts(compare.contrasts_from_config(params["contrasts"]),
-                                                set(pb.obs["disease"].astype(str)))
+contrasts, notes = compare.applicable_contrasts(settings.contrasts, set(pb.obs["disease"].astype(str)))
 for note in notes:
     log.info("contrast skipped for this dataset: %s", note)
 table = enrichment.response_enrichment(
     pb, contrasts, axes, enrichment.hcd_labels_by_cell_type(vocabulary),
-    covariates=params["covariates"], min_cells=params["min_cells_per_donor"],
-    min_donors=params["min_donors_per_arm"], permutations=settings.get("permutations", 1000),
-    min_size=settings.get("min_size", 5), max_size=settings.get("max_size", 500),
-    min_count=settings.get("min_count", 5), seed=snakemake.params.seed)
+    covariates=list(settings.covariates), min_cells=settings.min_cells_per_donor,
+    min_donors=settings.min_donors_per_arm, permutations=settings.enrichment.permutations,
+    min_size=settings.enrichment.min_size, max_size=settings.enrichment.max_size,
+    min_count=settings.enrichment.min_count, seed=snakemake.params.seed)
 log.info("%d gene-set tests, %d not tested", (table["status"] == "tested").sum(),
          (table["status"] != "tested").sum())
 write_tsv(table, snakemake.output.enrichment,

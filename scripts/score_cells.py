@@ -14,7 +14,7 @@ from neurokine.scoring.stream import score_and_aggregate
 
 dataset = snakemake.wildcards.dataset
 vocabulary, axes = load_curated(snakemake.input)
-params = ScoringParams.from_config(snakemake.params.scoring, snakemake.params.seed)
+params = ScoringParams.from_settings(snakemake.params.scoring, snakemake.params.seed)
 lr_genes = [g for a in axes for g in (*a.ligands, *a.receptor_genes)]
 # The per-cell Parquet files are streamed block by block through neurokine.io.atomic_path.
 result = score_and_aggregate(

@@ -12,6 +12,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+def demo_settings(*overlays: Path):
+    """Settings of the shipped demo config (plus overlays), validated with defaults filled in."""
+    from neurokine.settings import Settings
+    from neurokine.workflow.config import load_config
+
+    config = load_config([REPO / "config/config.yaml", *overlays],
+                         REPO / "workflow/schemas/config.schema.yaml")
+    return Settings.from_config(config)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     """Repository root."""

@@ -22,7 +22,9 @@ from neurokine import SYNTHETIC_LABEL
 from neurokine.curated import references
 from neurokine.curated.axes import load_axes
 from neurokine.io.files import read_tsv
-from neurokine.plot import figures, report, style, therapy
+from neurokine.plot import catalog, cross_dataset, figures, report, style, therapy
+from neurokine.settings import Settings
+from neurokine.workflow.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -105,18 +107,19 @@ def injected_report(demo: Path, out: Path) -> Path:
         donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/donor_scores.tsv")),
         nodes=renamed(read_tsv(results / f"network/{ds}/node_scores.tsv")),
         network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")))
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     style.apply_style()
     pngs = {}
+    settings = Settings.from_config(config)
     for name, fig in figures.dataset_figures(tables, dataset=ds, synthetic=True, alpha=0.05, min_cells=10,
-                                             min_ligand=0.5, min_receptor=0.1):
+                                             network=settings.network):
         pngs[name] = out / f"{name}.png"
         style.save_figure(fig, pngs[name], out / f"{name}.svg")
     axes = {a.id: a for a in load_axes(REPO / "resources/signatures/axes",
                                        REPO / "resources/schemas/axis.schema.yaml")}
     table = therapy.therapy_table(axes, therapy.observed_signal(tables.tests, 0.05, tables.network),
                                   ["MS", "NMOSD", "neurosarcoidosis", "ICANS"], [ds])
-    style.save_figure(figures.therapy_panel(table, 0.05, True, "therapy"), out / "therapy_panel.png",
+    style.save_figure(cross_dataset.therapy_panel(table, 0.05, True, "therapy"), out / "therapy_panel.png",
                       out / "therapy_panel.svg")
     entry = yaml.safe_load((REPO / "config/datasets.yaml").read_text())[ds]
     truth = renamed(read_tsv(results / f"simulated/{ds}/planted_effects.tsv"))
@@ -125,8 +128,8 @@ def injected_report(demo: Path, out: Path) -> Path:
         cell_counts=tables.cell_counts, network=tables.network,
         evidence=renamed(read_tsv(results / f"network/{ds}/evidence.tsv")), registry=entry)
     html = report.render_report(
-        REPO / "scripts/neurokine/templates", title="neurokine injected-label check", sections=[section],
-        axes=axes, config=config, resource_checksums={}, alpha=0.05,
+        title="neurokine injected-label check", sections=[section], axes=axes, config=config,
+        compare=settings.compare, network=settings.network, resource_checksums={},
         cross=report.CrossDataset({"therapy_panel": out / "therapy_panel.png"}, table),
         reference_provenance=references.provenance())
     page = out / "index.html"
@@ -168,7 +171,7 @@ def assert_renders_cleanly(driver, n_images: int) -> None:
 def test_demo_report_renders_in_chromium(driver, demo_run):
     page = demo_run / "results/report/index.html"
     load(driver, page, "report_demo.png")
-    assert_renders_cleanly(driver, len(figures.DATASET_FIGURES) + len(figures.CROSS_DATASET_FIGURES))
+    assert_renders_cleanly(driver, len(catalog.DATASET_FIGURES) + len(catalog.CROSS_DATASET_FIGURES))
     assert driver.title == "neurokine cytokine-signalling report"
 
 
@@ -177,7 +180,7 @@ def test_injected_label_shows_as_text(driver, demo_run, tmp_path):
 
     page = injected_report(demo_run, tmp_path)
     load(driver, page, "report_injected_top.png")
-    assert_renders_cleanly(driver, len(figures.DATASET_FIGURES) + 1)
+    assert_renders_cleanly(driver, len(catalog.DATASET_FIGURES) + 1)
     # the label is a text node, never an element: no <img src="x"> exists anywhere
     assert driver.execute_script('return document.querySelectorAll(\'img[src="x"]\').length') == 0
     cells = [c for c in driver.find_elements(By.TAG_NAME, "td") if c.text == MALICIOUS]

@@ -7,13 +7,9 @@ import pandas as pd
 import pytest
 
 from neurokine.errors import ConfigError
-from neurokine.stats.compare import (
-    RESULT_COLUMNS,
-    Contrast,
-    check_contrast_groups,
-    compare_groups,
-    contrasts_from_config,
-)
+from neurokine.settings import Contrast
+from neurokine.stats.compare import RESULT_COLUMNS, compare_groups
+from neurokine.workflow.config import check_contrasts
 
 
 def donor_table(n_case=5, n_ref=5, shift=1.0, n_cells=30, seed=0, cell_type="mono_classical"):
@@ -92,10 +88,10 @@ def test_repeated_samples_of_one_donor_count_once():
 
 
 def test_contrast_config_errors_name_the_key():
-    with pytest.raises(ConfigError, match=r"compare\.contrasts\[0\]"):
-        contrasts_from_config([{"case": "MS", "reference": "MS"}])
+    with pytest.raises(ConfigError, match=r"compare\.contrasts\[0\]: case and reference"):
+        check_contrasts([Contrast("MS", "MS")], {"MS", "control"}, "config")
     with pytest.raises(ConfigError, match=r"compare\.contrasts\[0\]\.case.*'NMOSD'"):
-        check_contrast_groups([Contrast("NMOSD", "control")], {"MS", "control"}, "scores.tsv")
+        check_contrasts([Contrast("NMOSD", "control")], {"MS", "control"}, "scores.tsv")
 
 
 # --- agreement with scipy, paired designs, moderation -------------------------------------------

@@ -12,7 +12,10 @@ import pytest
 from _synthetic_tables import SENDER, synthetic_tables
 
 from neurokine import SYNTHETIC_LABEL
-from neurokine.plot import figures, style, therapy
+from neurokine.plot import catalog, common, cross_dataset, effects, figures, style, therapy
+from neurokine.settings import NetworkSettings
+
+DATASET_STEMS = [f.stem for f in catalog.DATASET_FIGURES]
 
 MALICIOUS = "<img src=x onerror=alert(1)>"
 
@@ -32,7 +35,7 @@ def results_table():
 
 def render(tmp_path, name, synthetic=True):
     style.apply_style()
-    fig = figures.effect_heatmaps(results_table(), "response", 0.05, synthetic, "test")
+    fig = effects.effect_heatmaps(results_table(), "response", 0.05, synthetic, "test")
     png, svg = tmp_path / f"{name}.png", tmp_path / f"{name}.svg"
     style.save_figure(fig, png, svg)
     return png, svg
@@ -44,7 +47,7 @@ def render_all(directory: Path, tables: figures.DatasetTables, synthetic: bool =
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, fig in figures.dataset_figures(tables, dataset="toy", synthetic=synthetic, alpha=0.05,
-                                             min_cells=10, min_ligand=0.5, min_receptor=0.1):
+                                             min_cells=10, network=NetworkSettings(0.5, 0.1, 15)):
         written[f"{name}.png"], written[f"{name}.svg"] = directory / f"{name}.png", directory / f"{name}.svg"
         style.save_figure(fig, written[f"{name}.png"], written[f"{name}.svg"])
     return written
@@ -65,7 +68,7 @@ def test_rerun_is_byte_identical(tmp_path):
 def test_every_dataset_figure_is_byte_identical_on_rerun(tmp_path, tables):
     first = render_all(tmp_path / "one", tables)
     second = render_all(tmp_path / "two", tables)
-    assert sorted(first) == sorted(f"{n}.{e}" for n in figures.DATASET_FIGURES for e in ("png", "svg"))
+    assert sorted(first) == sorted(f"{n}.{e}" for n in DATASET_STEMS for e in ("png", "svg"))
     changed = [k for k in first if first[k].read_bytes() != second[k].read_bytes()]
     assert changed == []
     assert all(first[k].stat().st_size > 5000 for k in first)  # something was drawn
@@ -84,12 +87,12 @@ def test_real_data_figures_carry_no_synthetic_label(tmp_path):
 
 
 def test_significance_marks():
-    assert [figures.significance_mark(q, 0.05) for q in (0.0001, 0.004, 0.04, 0.2, np.nan)] == [
+    assert [common.significance_mark(q, 0.05) for q in (0.0001, 0.004, 0.04, 0.2, np.nan)] == [
         "***", "**", "*", "", ""]
 
 
 def test_heatmap_labels_carry_donor_counts():
-    labels = figures.donor_count_labels(results_table(), "MS_vs_control", "response", "CSF")
+    labels = effects.donor_count_labels(results_table(), "MS_vs_control", "response", "CSF")
     assert labels == {"CD8_T": "CD8_T (6/5)", "mono_classical": "mono_classical (6/5)"}
 
 
@@ -118,7 +121,7 @@ def test_figures_use_the_bundled_font():
 
 
 def test_forest_rows_without_and_with_meta(tables):
-    rows = figures.forest_rows(tables.tests, None, 0.05, limit=3)
+    rows = cross_dataset.forest_rows(tables.tests, None, 0.05, limit=3)
     assert rows["order"].nunique() == 3 and not rows["pooled"].any()
     assert (rows["ci_low"] < rows["estimate"]).all() and (rows["estimate"] < rows["ci_high"]).all()
     top = tables.tests[tables.tests["status"] == "tested"].sort_values("fdr").iloc[0]
@@ -126,7 +129,7 @@ def test_forest_rows_without_and_with_meta(tables):
                           "cell_type": top["cell_type"], "status": "tested", "effect": 2.0, "ci_low": 1.0,
                           "ci_high": 3.0, "p_value": 1e-4, "fdr": 1e-3, "n_donors_case": 12,
                           "n_donors_reference": 12}])
-    with_meta = figures.forest_rows(tables.tests, meta, 0.05)
+    with_meta = cross_dataset.forest_rows(tables.tests, meta, 0.05)
     assert with_meta["pooled"].sum() == 1
     assert with_meta.loc[with_meta["pooled"], "estimate"].item() == 2.0
 
@@ -135,20 +138,15 @@ def test_cross_dataset_figures_render(tmp_path, tables, axes):
     style.apply_style()
     observed = therapy.observed_signal(tables.tests, 0.05, tables.network)
     table = therapy.therapy_table({a.id: a for a in axes}, observed, ["MS", "NMOSD"], ["toy"])
-    for name, fig in (("therapy", figures.therapy_panel(table, 0.05, True, "t")),
-                      ("forest", figures.forest_plot(figures.forest_rows(tables.tests, None, 0.05), False,
-                                                     True, "f"))):
+    for name, fig in (("therapy", cross_dataset.therapy_panel(table, 0.05, True, "t")),
+                      ("forest", cross_dataset.forest_plot(
+                          cross_dataset.forest_rows(tables.tests, None, 0.05), False, True, "f"))):
         style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
         assert SYNTHETIC_LABEL in (tmp_path / f"{name}.svg").read_text()
 
 
-def test_workflow_registers_every_figure_with_a_caption(repo):
-    """common.smk lists the same figure stems, in the same order, each with a caption file."""
-    import re
-
-    text = (repo / "workflow/rules/common.smk").read_text()
-    block = text.split("DATASET_FIGURES = {", 1)[1].split("}", 1)[0]
-    entries = re.findall(r'"(\w+)": \("(\w+\.rst)", "[\w -]+"\)', block)
-    assert [stem for stem, _ in entries] == list(figures.DATASET_FIGURES)
-    for _, caption in entries:
-        assert (repo / "workflow/report" / caption).is_file()
+def test_every_figure_of_the_catalogue_has_a_report_caption_file(repo):
+    """The rules register each catalogue figure with workflow/report/<stem>.rst as its caption."""
+    for spec in (*catalog.DATASET_FIGURES, *catalog.CROSS_DATASET_FIGURES):
+        assert (repo / "workflow/report" / f"{spec.stem}.rst").is_file(), spec.stem
+        assert spec.caption and spec.category, spec

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -17,9 +19,10 @@ from neurokine.io.prepare import (
     normalize,
     qc_metrics,
 )
+from neurokine.settings import PrepareSettings
 
-THRESHOLDS = {"min_counts": 500, "max_counts": 50000, "min_genes": 100, "max_genes": 6000,
-              "max_pct_mito": 10.0, "min_cells_per_gene": 3}
+THRESHOLDS = PrepareSettings(min_counts=500, max_counts=50000, min_genes=100, max_genes=6000,
+                             max_pct_mito=10.0, min_cells_per_gene=3, target_sum=1e4)
 
 
 def test_qc_table_is_monotone_and_matches_the_output(small_cohort):
@@ -33,8 +36,8 @@ def test_qc_table_is_monotone_and_matches_the_output(small_cohort):
         "input", "vocabulary_cell_type", "min_counts", "max_counts", "min_genes", "max_genes",
         "max_pct_mito"]
     metrics = qc_metrics(filtered)
-    assert metrics["pct_mito"].max() <= THRESHOLDS["max_pct_mito"]
-    assert metrics["total_counts"].min() >= THRESHOLDS["min_counts"]
+    assert metrics["pct_mito"].max() <= THRESHOLDS.max_pct_mito
+    assert metrics["total_counts"].min() >= THRESHOLDS.min_counts
 
 
 def test_normalize_keeps_counts_and_logs_scaled_values(small_cohort):
@@ -77,7 +80,7 @@ def test_bad_input_names_file_field_and_fix(small_cohort, corrupt, field, proble
 
 def test_no_cell_passing_qc_is_a_clear_error(small_cohort):
     with pytest.raises(InputError, match="no cell passed"):
-        apply_qc(small_cohort[0][:30].copy(), {**THRESHOLDS, "min_counts": 10**9})
+        apply_qc(small_cohort[0][:30].copy(), dataclasses.replace(THRESHOLDS, min_counts=10**9))
 
 
 def test_reserved_cell_types_are_counted_then_removed(small_cohort):
@@ -86,8 +89,8 @@ def test_reserved_cell_types_are_counted_then_removed(small_cohort):
     labels[:10] = "doublet"
     labels[10:15] = "unassigned"
     adata.obs["cell_type"] = pd.Categorical(labels)
-    filtered, table = apply_qc(adata, {**THRESHOLDS, "min_counts": 0, "min_genes": 0,
-                                       "max_pct_mito": 100.0})
+    filtered, table = apply_qc(adata, dataclasses.replace(THRESHOLDS, min_counts=0, min_genes=0,
+                                                           max_pct_mito=100.0))
     totals = table.groupby("step", sort=False)["cells_kept"].sum()
     assert totals["input"] - totals["vocabulary_cell_type"] == 15
     assert not set(filtered.obs["cell_type"].astype(str)) & {"doublet", "unassigned"}

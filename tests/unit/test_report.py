@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import io
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _synthetic_tables import RECEIVER, SENDER, synthetic_tables
+from conftest import demo_settings
 
 from neurokine import SYNTHETIC_LABEL
 from neurokine.plot import report, therapy
@@ -50,10 +52,13 @@ def render(tmp_path, axes, synthetic=True, meta=None):
     provenance = pd.DataFrame([{"reference": "hcd_cip", "package": "hucira", "version": "0.1.3",
                                 "file": "x.csv", "sha256": "ff", "licence": "MIT",
                                 "citation": "DOI:10.64898/2025.12.12.693897", "status": "loaded"}])
+    settings = demo_settings()
+    network = dataclasses.replace(settings.network, min_ligand_fraction=0.5)
     return report.render_report(
-        Path(report.__file__).parent / "templates", title="T <script>", sections=[sec], axes=by_id,
-        config={"seed": 1, "network": {"min_ligand_fraction": 0.5}}, resource_checksums={"x.yaml": "ab"},
-        alpha=0.05, cross=cross, reference_provenance=provenance, output_checksums={"f.png": "cd"})
+        title="T <script>", sections=[sec], axes=by_id,
+        config={"seed": 1, "network": {"min_ligand_fraction": 0.5}}, compare=settings.compare,
+        network=network, resource_checksums={"x.yaml": "ab"}, cross=cross,
+        reference_provenance=provenance, output_checksums={"f.png": "cd"})
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import anndata as ad
@@ -15,6 +13,7 @@ import pytest
 import yaml
 from fixtures import deposits
 from fixtures.http_server import FaultyServer
+from fixtures.workflow import clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,42 +23,17 @@ NEEDS_ENV = pytest.mark.skipif(
     reason="the rules name envs/neurokine.yaml (provided on main); snakemake records it for "
            "every finished job even without --sdm conda")
 
-SNAKEFILE = textwrap.dedent(f"""
-    # Minimal stand-in for the Snakefile + common.smk: the names fetch/load.smk rely on.
-    import sys
-    from pathlib import Path
-    REPO = Path({str(REPO)!r})
-    sys.path.insert(0, str(REPO / "scripts"))
-
-    def repo_path(path):
-        path = Path(path)
-        return path if path.is_absolute() else REPO / path
-
-    CURATED = {{"cell_types": str(REPO / "resources/cell_types.yaml"),
-               "cell_types_schema": str(REPO / "resources/schemas/cell_types.schema.yaml"),
-               "checked": []}}  # the curated-resource check (check.smk) is not tested here
-
-    configfile: "config.yaml"
-
-    from neurokine.io.registry import WorkflowDatasets
-    DATASET_RULES = WorkflowDatasets(config, REPO / "workflow/schemas/datasets.schema.yaml",
-                                     registry_path=repo_path(config["registry"]))
-
-    include: str(REPO / "workflow/rules/resources.smk")
-    include: str(REPO / "workflow/rules/fetch.smk")
-    include: str(REPO / "workflow/rules/load.smk")
-
-    rule all:
-        input: DATASET_RULES.load_targets(), "results/loaded/shared_donors.tsv"
-        default_target: True
-""")
+TARGETS = ("results/loaded/schafflick2020.h5ad", "results/loaded/heming2021.h5ad",
+           "results/loaded/shared_donors.tsv")
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--nolock",
-                           *args], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=300)
+    """The repository's Snakefile on the shipped config plus the test's overlay, in workdir."""
+    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                           "--directory", str(workdir), "--cores", "1", "--nolock", *args,
+                           "--configfile", str(REPO / "config/config.yaml"),
+                           str(workdir / "config.yaml")],
+                          cwd=workdir, env=clean_env(), capture_output=True, text=True, timeout=300)
 
 
 def _setup(tmp_path: Path, server: FaultyServer) -> tuple[Path, dict]:
@@ -81,11 +55,11 @@ def _setup(tmp_path: Path, server: FaultyServer) -> tuple[Path, dict]:
     work.mkdir()
     (work / "datasets.yaml").write_text(yaml.safe_dump(picked, sort_keys=False))
     config = {"datasets": ["schafflick2020", "heming2021"], "registry": str(work / "datasets.yaml"),
+              "compare": {"contrasts": [{"case": "MS", "reference": "control"}]},
               "fetch": {"lock_file": str(work / "checksums.lock.yaml"), "retries": 3,
                         "backoff_seconds": 0.01, "timeout_seconds": 5,
                         "allow_local_http": True}}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    (work / "Snakefile").write_text(SNAKEFILE)
     return work, truth
 
 
@@ -93,9 +67,9 @@ def _setup(tmp_path: Path, server: FaultyServer) -> tuple[Path, dict]:
 def test_fetch_and_load_rules_end_to_end(tmp_path):
     with FaultyServer() as server:
         work, truth = _setup(tmp_path, server)
-        dry = _snakemake(work, "-n")
+        dry = _snakemake(work, "-n", *TARGETS)
         assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
-        run = _snakemake(work)
+        run = _snakemake(work, *TARGETS)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     manifest = pd.read_csv(work / "resources/downloads/schafflick2020/MANIFEST.tsv", sep="\t")
     assert manifest["checksum_source"].tolist() == ["recorded"]
@@ -123,7 +97,6 @@ def test_selecting_metadata_only_dataset_fails_at_parse_time(tmp_path):
     (work / "datasets.yaml").write_text(yaml.safe_dump({"lu2025_icans": registry["lu2025_icans"]}))
     (work / "config.yaml").write_text(yaml.safe_dump({"datasets": ["lu2025_icans"],
                                                       "registry": str(work / "datasets.yaml")}))
-    (work / "Snakefile").write_text(SNAKEFILE)
     run = _snakemake(work, "-n")
     assert run.returncode != 0
     assert "metadata-only" in run.stderr + run.stdout

@@ -16,7 +16,7 @@ import pytest
 from conftest import run_demo_snakemake
 
 from neurokine.curated.axes import load_axes
-from neurokine.plot.figures import CROSS_DATASET_FIGURES, DATASET_FIGURES
+from neurokine.plot.catalog import CROSS_DATASET_FIGURES, DATASET_FIGURES
 from neurokine.stats import network
 from neurokine.validation.evaluation import recovery_summary
 
@@ -103,10 +103,10 @@ def test_evidence_table_and_every_figure_are_built(demo_run):
     planted = evidence[(evidence["contrast"] == "NMOSD_vs_control") & (evidence["axis"] == "IFN_I")
                        & (evidence["cell_type"] == "CD4_T_memory")]
     assert planted["response_changed"].all()  # the planted IFN-I response footprint
-    for stem in DATASET_FIGURES:
+    for stem in (f.stem for f in DATASET_FIGURES):
         for ext in ("png", "svg"):
             assert (demo_run / f"results/figures/demo_synthetic/{stem}.{ext}").stat().st_size > 5000
-    for stem in CROSS_DATASET_FIGURES:
+    for stem in (f.stem for f in CROSS_DATASET_FIGURES):
         assert (demo_run / f"results/figures/cross_dataset/{stem}.png").exists()
     html = (demo_run / "results/report/index.html").read_text()
     assert html.count('<img src="data:image/png;base64,') == len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)
@@ -120,7 +120,8 @@ def test_snakemake_report_zip_packs_every_figure_and_table(demo_run):
     run = snakemake(demo_run, "--report", str(demo_run / "report.zip"))
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     names = zipfile.ZipFile(demo_run / "report.zip").namelist()
-    expected = [*(f"{s}.png" for s in DATASET_FIGURES), *(f"{s}.png" for s in CROSS_DATASET_FIGURES),
+    expected = [*(f"{s.stem}.png" for s in DATASET_FIGURES),
+                *(f"{s.stem}.png" for s in CROSS_DATASET_FIGURES),
                 "signature_tests.tsv", "interaction_tests.tsv", "evidence.tsv", "node_scores.tsv",
                 "therapy_panel.tsv", "index.html"]
     missing = [e for e in expected if not any(n.endswith("/" + e) for n in names)]

@@ -1,41 +1,29 @@
 rule compare_groups:
     input:
-        donor_scores="results/aggregate/{dataset}/donor_scores.tsv",
-        coverage="results/scores/{dataset}/gene_coverage.tsv",
-        cell_counts="results/aggregate/{dataset}/cell_counts.tsv",
-        pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
+        donor_scores=paths.DONOR_SCORES,
+        coverage=paths.GENE_COVERAGE,
+        cell_counts=paths.CELL_COUNTS,
+        pseudobulk=paths.PSEUDOBULK,
         **CURATED,
     output:
-        tests=report(
-            "results/compare/{dataset}/signature_tests.tsv",
-            caption="../report/signature_tests.rst",
-            category="Tables",
-            subcategory="{dataset}",
-        ),
-        pseudobulk_tests=report(
-            "results/compare/{dataset}/pseudobulk_tests.tsv",
-            caption="../report/pseudobulk_tests.rst",
-            category="Tables",
-            subcategory="{dataset}",
-        ),
-        donor_values="results/compare/{dataset}/donor_values.tsv",
-        composition="results/compare/{dataset}/composition.tsv",
-        composition_tests=report(
-            "results/compare/{dataset}/composition_tests.tsv",
-            caption="../report/composition_tests.rst",
-            category="Tables",
-            subcategory="{dataset}",
-        ),
+        tests=report(paths.SIGNATURE_TESTS, caption="../report/signature_tests.rst",
+                     category="Tables", subcategory="{dataset}"),
+        pseudobulk_tests=report(paths.PSEUDOBULK_TESTS, caption="../report/pseudobulk_tests.rst",
+                                category="Tables", subcategory="{dataset}"),
+        donor_values=paths.DONOR_VALUES,
+        composition=paths.COMPOSITION,
+        composition_tests=report(paths.COMPOSITION_TESTS, caption="../report/composition_tests.rst",
+                                 category="Tables", subcategory="{dataset}"),
     params:
-        compare=config["compare"],
-        min_gene_coverage=config["scoring"]["min_gene_coverage"],
-        seed=config["seed"],
+        compare=SETTINGS.compare,
+        min_gene_coverage=SETTINGS.scoring.min_gene_coverage,
+        seed=SETTINGS.seed,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/compare_groups/{dataset}.log",
+        paths.log("compare_groups"),
     benchmark:
-        "results/benchmarks/compare_groups/{dataset}.tsv"
+        paths.benchmark("compare_groups")
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=10, minimum_mb=1000),
@@ -46,24 +34,20 @@ rule compare_groups:
 
 rule response_enrichment:
     input:
-        pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
+        pseudobulk=paths.PSEUDOBULK,
         **CURATED,
     output:
-        enrichment=report(
-            "results/compare/{dataset}/response_enrichment.tsv",
-            caption="../report/response_enrichment.rst",
-            category="Tables",
-            subcategory="{dataset}",
-        ),
+        enrichment=report(paths.RESPONSE_ENRICHMENT, caption="../report/response_enrichment.rst",
+                          category="Tables", subcategory="{dataset}"),
     params:
-        compare=config["compare"],
-        seed=config["seed"],
+        compare=SETTINGS.compare,
+        seed=SETTINGS.seed,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/response_enrichment/{dataset}.log",
+        paths.log("response_enrichment"),
     benchmark:
-        "results/benchmarks/response_enrichment/{dataset}.tsv"
+        paths.benchmark("response_enrichment")
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),
@@ -76,22 +60,18 @@ rule response_enrichment:
 # dataset; with a single dataset each row says that no pooled estimate is possible.
 rule meta_analysis:
     input:
-        tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
+        tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
     output:
-        meta=report(
-            "results/compare/meta/meta_analysis.tsv",
-            caption="../report/meta_analysis.rst",
-            category="Tables",
-            subcategory="cross-dataset",
-        ),
+        meta=report(paths.META_ANALYSIS, caption="../report/meta_analysis.rst", category="Tables",
+                    subcategory="cross-dataset"),
     params:
         datasets=DATASETS,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/meta_analysis/all.log",
+        paths.log("meta_analysis", "all"),
     benchmark:
-        "results/benchmarks/meta_analysis/all.tsv"
+        paths.benchmark("meta_analysis", "all")
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=10, minimum_mb=1000),

@@ -1,7 +1,7 @@
 # Download the files of public deposits listed in the dataset registry (config/datasets.yaml)
-# into resources/downloads/<dataset>/: HTTPS only, retried with backoff, resumed, renamed into
-# place only when complete, sha256-checked against the registry or the checksum lock file.
-# Needs common.smk (repo_path) and the Snakefile's DATASET_RULES (the checked registry).
+# into resources/downloads/<dataset>/ (config fetch.downloads): HTTPS only, retried with backoff,
+# resumed, renamed into place only when complete, sha256-checked against the registry or the
+# checksum lock file.
 wildcard_constraints:
     dataset="[A-Za-z][A-Za-z0-9_]*",
 
@@ -10,15 +10,15 @@ wildcard_constraints:
 # are network-bound, not CPU-bound.
 rule fetch_dataset:
     output:
-        manifest="resources/downloads/{dataset}/MANIFEST.tsv",
+        manifest=REGISTRY.manifest("{dataset}"),
     params:
-        entry=DATASET_RULES.entry_param,
-        lock_file=str(repo_path(DATASET_RULES.lock_file)),
-        options=DATASET_RULES.fetch_options(),
+        entry=REGISTRY.entry_param,
+        lock_file=str(repo_path(SETTINGS.fetch.lock_file)),
+        fetch=SETTINGS.fetch,
     log:
-        "logs/fetch_dataset/{dataset}.log",
+        paths.log("fetch_dataset"),
     benchmark:
-        "results/benchmarks/fetch_dataset/{dataset}.tsv"
+        paths.benchmark("fetch_dataset")
     localrule: True
     threads: 1
     resources:
@@ -34,7 +34,7 @@ rule fetch_dataset:
 # Fetch every selected public dataset (e.g. on a login node before a cluster run).
 rule fetch_all:
     input:
-        DATASET_RULES.fetch_targets(),
+        REGISTRY.fetch_targets(),
     localrule: True
     # Target rule: nothing runs in this env; declared so every rule names its environment.
     conda:

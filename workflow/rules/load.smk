@@ -1,26 +1,25 @@
 # Read each fetched (or local) deposit with its registry loader and harmonize it to the
 # neurokine AnnData contract: raw integer counts, canonical obs columns, label report.
-# Needs fetch.smk (DATASET_RULES) and common.smk (CURATED) included first.
 
 
 rule load_dataset:
     input:
-        unpack(DATASET_RULES.load_inputs),
+        unpack(REGISTRY.load_inputs),
         checked=CURATED["checked"],
     output:
-        h5ad="results/loaded/{dataset}.h5ad",
-        labels="results/loaded/{dataset}.labels.tsv",
+        h5ad=paths.LOADED,
+        labels=paths.LABELS,
     params:
-        entry=DATASET_RULES.entry_param,
-        root=str(DATASET_RULES.root),
-        registry=str(DATASET_RULES.registry_path),
+        entry=REGISTRY.entry_param,
+        root=str(REGISTRY.root),
+        registry=str(REGISTRY.registry_path),
         cell_types=CURATED["cell_types"],
         cell_types_schema=CURATED["cell_types_schema"],
-        annotation=DATASET_RULES.annotate_options(),
+        annotation=SETTINGS.annotation,
     log:
-        "logs/load_dataset/{dataset}.log",
+        paths.log("load_dataset"),
     benchmark:
-        "results/benchmarks/load_dataset/{dataset}.tsv"
+        paths.benchmark("load_dataset")
     threads: 1
     resources:
         # Compressed MEX/CSV inflate several-fold when parsed; sized from the deposit's files.
@@ -36,17 +35,17 @@ rule load_dataset:
 # seen in two loaded datasets without a declaration); the meta-analysis drops the "drop" rows.
 rule shared_donors:
     input:
-        h5ad=DATASET_RULES.load_targets(),
+        h5ad=REGISTRY.load_targets(),
     output:
-        plan="results/loaded/shared_donors.tsv",
-        undeclared="results/loaded/undeclared_shared_donors.tsv",
+        plan=paths.SHARED_DONORS,
+        undeclared=paths.UNDECLARED_SHARED_DONORS,
     params:
-        registry=DATASET_RULES.registry,
-        selected=DATASET_RULES.selected,
+        registry=REGISTRY.registry,
+        selected=REGISTRY.selected,
     log:
-        "logs/shared_donors/all.log",
+        paths.log("shared_donors", "all"),
     benchmark:
-        "results/benchmarks/shared_donors/all.tsv"
+        paths.benchmark("shared_donors", "all")
     localrule: True
     threads: 1
     resources:

@@ -2,17 +2,16 @@ rule prepare_dataset:
     input:
         h5ad=raw_counts,
     output:
-        h5ad="results/prepared/{dataset}.h5ad",
-        qc="results/prepared/{dataset}/qc_steps.tsv",
+        h5ad=paths.PREPARED,
+        qc=paths.QC_STEPS,
     params:
-        qc=config["qc"],
-        normalize=config["normalize"],
+        prepare=SETTINGS.prepare,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/prepare_dataset/{dataset}.log",
+        paths.log("prepare_dataset"),
     benchmark:
-        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+        paths.benchmark("prepare_dataset")
     threads: 1
     resources:
         # gzip-compressed h5ad inflates ~4x in memory; QC holds the input and a filtered copy.

@@ -1,42 +1,36 @@
 # The self-contained HTML report over all datasets (figures and tables embedded as data URIs).
+# The script reads each dataset's files by their declared paths (neurokine.workflow.paths); the
+# inputs below list the same files so Snakemake builds them first.
 
 
 rule render_report:
     input:
-        tests=expand("results/compare/{dataset}/signature_tests.tsv", dataset=DATASETS),
-        qc=expand("results/prepared/{dataset}/qc_steps.tsv", dataset=DATASETS),
-        cell_counts=expand("results/aggregate/{dataset}/cell_counts.tsv", dataset=DATASETS),
-        interactions=expand("results/network/{dataset}/interaction_tests.tsv", dataset=DATASETS),
-        evidence=expand("results/network/{dataset}/evidence.tsv", dataset=DATASETS),
-        figures=[f for d in DATASETS for f in report_figures(d)],
-        cross_figures=["results/figures/cross_dataset/forest_plot.png",
-                       "results/figures/cross_dataset/therapy_panel.png"],
-        therapy="results/figures/cross_dataset/therapy_panel.tsv",
+        tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
+        qc=paths.per_dataset(paths.QC_STEPS, DATASETS),
+        cell_counts=paths.per_dataset(paths.CELL_COUNTS, DATASETS),
+        interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
+        evidence=paths.per_dataset(paths.EVIDENCE, DATASETS),
+        figures=[png for d in DATASETS for png in dataset_figure_pngs(d).values()],
+        cross_figures=[paths.cross_dataset_figure(f.stem, "png") for f in CROSS_DATASET_FIGURES],
+        therapy=paths.THERAPY_TABLE,
         meta=meta_table,
-        truths=expand(
-            "results/simulated/{dataset}/planted_effects.tsv",
-            dataset=[d for d in DATASETS if is_synthetic(d)],
-        ),
+        truths=paths.per_dataset(paths.PLANTED_EFFECTS, [d for d in DATASETS if is_simulated(d)]),
         **CURATED,
     output:
-        html=report(
-            "results/report/index.html",
-            caption="../report/html_report.rst",
-            category="Report",
-        ),
+        html=report(paths.REPORT, caption="../report/html_report.rst", category="Report"),
     params:
         datasets=DATASETS,
-        figure_stems=list(DATASET_FIGURES),
-        synthetic_datasets=[d for d in DATASETS if is_synthetic(d)],
-        registry={d: DATASET_RULES.registry[d] for d in DATASETS},
-        title=config["report"]["title"],
-        alpha=config["compare"]["fdr_alpha"],
+        simulated=[d for d in DATASETS if is_simulated(d)],
+        registry={d: REGISTRY.registry[d] for d in DATASETS},
+        title=SETTINGS.report_title,
+        compare=SETTINGS.compare,
+        network=SETTINGS.network,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/render_report/all.log",
+        paths.log("render_report", "all"),
     benchmark:
-        "results/benchmarks/render_report/all.tsv"
+        paths.benchmark("render_report", "all")
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=10, minimum_mb=2000),

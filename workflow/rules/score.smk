@@ -3,28 +3,28 @@
 # block budget plus per-group sums, and time follows the input size.
 rule score_cells:
     input:
-        h5ad="results/prepared/{dataset}.h5ad",
+        h5ad=paths.PREPARED,
         **CURATED,
     output:
-        scores="results/scores/{dataset}/cell_scores.parquet",
-        coverage="results/scores/{dataset}/gene_coverage.tsv",
-        cell_detection="results/scores/{dataset}/cell_detection.parquet",
-        null_signatures="results/scores/{dataset}/null_signatures.tsv",
-        donor_scores="results/aggregate/{dataset}/donor_scores.tsv",
-        cell_counts="results/aggregate/{dataset}/cell_counts.tsv",
-        gene_detection="results/aggregate/{dataset}/gene_detection.tsv",
-        receptor_detection="results/aggregate/{dataset}/receptor_detection.tsv",
-        null_calibration="results/aggregate/{dataset}/null_calibration.tsv",
-        pseudobulk="results/aggregate/{dataset}/pseudobulk.h5ad",
+        scores=paths.CELL_SCORES,
+        coverage=paths.GENE_COVERAGE,
+        cell_detection=paths.CELL_DETECTION,
+        null_signatures=paths.NULL_SIGNATURES,
+        donor_scores=paths.DONOR_SCORES,
+        cell_counts=paths.CELL_COUNTS,
+        gene_detection=paths.GENE_DETECTION,
+        receptor_detection=paths.RECEPTOR_DETECTION,
+        null_calibration=paths.NULL_CALIBRATION,
+        pseudobulk=paths.PSEUDOBULK,
     params:
-        scoring=config["scoring"],
-        seed=config["seed"],
+        scoring=SETTINGS.scoring,
+        seed=SETTINGS.seed,
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/score_cells/{dataset}.log",
+        paths.log("score_cells"),
     benchmark:
-        "results/benchmarks/score_cells/{dataset}.tsv"
+        paths.benchmark("score_cells")
     # One thread per ~250 MB of prepared input, 1 to 8 (--cores caps it): the numba kernels
     # split row blocks across threads; reading and decompression stay on one.
     threads: threads_for_input(per_thread_mb=250, max_threads=8)

@@ -2,19 +2,19 @@ rule simulate_demo_cohort:
     input:
         **CURATED,
     output:
-        h5ad="results/simulated/{dataset}.h5ad",
-        truth="results/simulated/{dataset}/planted_effects.tsv",
+        h5ad=paths.SIMULATED,
+        truth=paths.PLANTED_EFFECTS,
     params:
-        simulation=config.get("simulation"),
-        seed=config["seed"],
+        simulation=SETTINGS.simulation,
+        seed=SETTINGS.seed,
     wildcard_constraints:
-        dataset="|".join(synthetic_datasets()),
+        dataset="|".join(simulated_datasets()),
     conda:
         "../../envs/neurokine.yaml"
     log:
-        "logs/simulate_demo_cohort/{dataset}.log",
+        paths.log("simulate_demo_cohort"),
     benchmark:
-        "results/benchmarks/simulate_demo_cohort/{dataset}.tsv"
+        paths.benchmark("simulate_demo_cohort")
     threads: 1
     resources:
         # The simulator reads only the config: sized from the cohort it is asked to build.

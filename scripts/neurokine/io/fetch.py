@@ -35,6 +35,7 @@ import yaml
 from neurokine.errors import InputError
 from neurokine.io.files import atomic_path, sha256sum, write_tsv
 from neurokine.io.registry import download_dir, fetched_files
+from neurokine.settings import FetchSettings
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: HTTP statuses worth retrying: the server may recover (rate limits, overload, gateways).
@@ -63,6 +64,14 @@ class FetchOptions:
     chunk_bytes: int = 1 << 20
     progress_seconds: float = 10.0
     allow_local_http: bool = False
+
+    @classmethod
+    def from_settings(cls, fetch: FetchSettings) -> FetchOptions:
+        """The network options of config `fetch:` (transfer block size and progress interval stay
+        at their defaults: they are not settings a user needs)."""
+        return cls(retries=fetch.retries, backoff_seconds=fetch.backoff_seconds,
+                   max_backoff_seconds=fetch.max_backoff_seconds,
+                   timeout_seconds=fetch.timeout_seconds, allow_local_http=fetch.allow_local_http)
 
 
 def check_url(url: str, allow_local_http: bool = False, source: str = "registry",

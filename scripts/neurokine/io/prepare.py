@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import anndata as ad
 import numpy as np
@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from neurokine import OBS_COLUMNS
 from neurokine.errors import InputError
 from neurokine.io.registry import RESERVED_CELL_TYPES
+from neurokine.settings import PrepareSettings
 
 #: Cell filters in the order they are applied: (step name, obs metric, comparison, config key).
 CELL_FILTERS: tuple[tuple[str, str, str, str], ...] = (
@@ -98,7 +99,7 @@ def keep_cells(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
     return ad.AnnData(X=adata.X[rows], obs=obs, var=adata.var.copy(), uns=copy.deepcopy(adata.uns))
 
 
-def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.AnnData, pd.DataFrame]:
+def apply_qc(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[ad.AnnData, pd.DataFrame]:
     """Filter cells step by step, then genes; return the filtered data and a cells-kept table."""
     metrics = qc_metrics(adata)
     keep = np.ones(adata.n_obs, dtype=bool)
@@ -118,13 +119,13 @@ def apply_qc(adata: ad.AnnData, thresholds: Mapping[str, float]) -> tuple[ad.Ann
     keep &= ~adata.obs["cell_type"].astype(str).isin(RESERVED_CELL_TYPES).to_numpy()
     record(1, "vocabulary_cell_type", None)
     for order, (step, metric, op, key) in enumerate(CELL_FILTERS, start=2):
-        threshold = thresholds[key]
+        threshold = getattr(thresholds, key)
         values = metrics[metric].to_numpy()
         keep &= values >= threshold if op == ">=" else values <= threshold
         record(order, step, threshold)
     filtered = keep_cells(adata, keep)
     filtered.obs = filtered.obs.join(metrics.loc[filtered.obs_names])
-    genes_kept = cells_per_gene(sp.csr_matrix(filtered.X)) >= thresholds["min_cells_per_gene"]
+    genes_kept = cells_per_gene(sp.csr_matrix(filtered.X)) >= thresholds.min_cells_per_gene
     if not genes_kept.all():  # slicing columns copies the whole matrix, so only when needed
         filtered = filtered[:, genes_kept].copy()
     if filtered.n_obs == 0:

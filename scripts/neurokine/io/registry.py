@@ -15,6 +15,8 @@ import jsonschema
 
 from neurokine.errors import InputError
 from neurokine.io.files import read_yaml
+from neurokine.settings import FetchSettings
+from neurokine.workflow import paths
 
 #: Dataset ids become directory and file names: letters, digits and underscores only.
 DATASET_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -147,6 +149,10 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
         raise InputError(source, f"{where}.files",
                          f"loader {loader!r} needs file role(s) {options}",
                          "add the missing file entries (role: ...) or change the loader")
+    if loader == "simulated" and not entry.get("synthetic", False):
+        raise InputError(source, f"{where}.synthetic", "a simulated dataset must be flagged synthetic",
+                         "add `synthetic: true`, so every table, figure and report built from it "
+                         "says it is not real patients")
     if loader == "metadata_only" and "status_note" not in entry:
         raise InputError(source, f"{where}.status_note", "missing for a metadata_only dataset",
                          "say why it cannot be loaded and what is needed")
@@ -199,6 +205,19 @@ def select_datasets(registry: Mapping[str, dict], ids: Iterable[object],
                 "and change its loader")
         selected.append(ds)
     return selected
+
+
+def is_synthetic(entry: Mapping) -> bool:
+    """Whether a dataset's tables, figures and report must say it is synthetic (simulated data;
+    the registry refuses a simulated entry that is not flagged `synthetic: true`)."""
+    return bool(entry.get("synthetic", False))
+
+
+def dataset_groups(entry: Mapping, simulation_groups: Iterable[str] = ()) -> set[str]:
+    """Canonical disease groups a registry entry can contain (the simulated groups for the demo)."""
+    if entry.get("loader") == "simulated":
+        return set(simulation_groups)
+    return set(entry.get("disease_map", {}).values())
 
 
 def download_dir(dataset_id: str, root: str | Path = DOWNLOAD_ROOT) -> Path:
@@ -281,17 +300,13 @@ class WorkflowDatasets:
     lookup, so input/param/resource functions stay cheap even when each cluster job re-parses.
     """
 
-    def __init__(self, config: Mapping, schema_path: str | Path,
-                 registry_path: str | Path | None = None) -> None:
-        self.config = config
-        self.registry_path = Path(registry_path or config["registry"])
-        self.registry = load_registry(
-            self.registry_path, schema_path,
-            allow_local_http=bool(config.get("fetch", {}).get("allow_local_http", False)))
+    def __init__(self, config: Mapping, fetch: FetchSettings, schema_path: str | Path,
+                 registry_path: str | Path) -> None:
+        self.registry_path = Path(registry_path)
+        self.registry = load_registry(self.registry_path, schema_path,
+                                      allow_local_http=fetch.allow_local_http)
         self.selected = select_datasets(self.registry, config["datasets"])
-        fetch = config.get("fetch", {})
-        self.root = Path(fetch.get("downloads", str(DOWNLOAD_ROOT)))
-        self.lock_file = fetch.get("lock_file", "config/checksums.lock.yaml")
+        self.root = Path(fetch.downloads)
 
     def entry(self, dataset: str) -> dict:
         """Registry entry of a dataset (error if the id is unknown or unsafe)."""
@@ -302,12 +317,8 @@ class WorkflowDatasets:
         return self.registry[dataset]
 
     def manifest(self, dataset: str) -> str:
-        """Path of the fetch manifest written by rule fetch_dataset."""
-        return str(download_dir(dataset, self.root) / "MANIFEST.tsv")
-
-    def loaded(self, dataset: str) -> str:
-        """Path of the harmonized AnnData written by rule load_dataset."""
-        return f"results/loaded/{dataset}.h5ad"
+        """Path of the fetch manifest written by rule fetch_dataset (`{dataset}` as a wildcard)."""
+        return paths.MANIFEST.format(downloads=self.root, dataset=dataset)
 
     def fetch_targets(self) -> list[str]:
         """Manifests of every selected dataset that has files to fetch."""
@@ -315,7 +326,7 @@ class WorkflowDatasets:
 
     def load_targets(self) -> list[str]:
         """Harmonized AnnData of every selected dataset read by a file loader."""
-        return [self.loaded(ds) for ds in self.selected
+        return [paths.LOADED.format(dataset=ds) for ds in self.selected
                 if self.registry[ds]["loader"] in FILE_LOADERS]
 
     def load_inputs(self, wildcards) -> dict[str, list[str]]:
@@ -338,16 +349,6 @@ class WorkflowDatasets:
         """The registry entry as a rule param (a changed entry reruns the rule)."""
         return self.entry(wildcards.dataset)
 
-    def fetch_options(self) -> dict:
-        """Keyword arguments of neurokine.fetch.FetchOptions from config `fetch:`."""
-        keys = ("retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds",
-                "allow_local_http")
-        return {k: v for k, v in self.config.get("fetch", {}).items() if k in keys}
-
-    def annotate_options(self) -> dict:
-        """Keyword arguments of neurokine.annotate.annotate_cells from config `marker_annotation:`."""
-        return dict(self.config.get("marker_annotation", {}))
-
     def deposit_mb(self, dataset: str) -> float:
         """Size (MB) of a dataset's files: on disk when present, else the registry's `size`."""
         entry = self.entry(dataset)
@@ -363,5 +364,6 @@ class WorkflowDatasets:
         return size / 2**20
 
     def load_mem_mb(self, wildcards, attempt) -> int:
-        """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt."""
-        return int(min(max(2000, 8 * self.deposit_mb(wildcards.dataset)), 20000) * attempt)
+        """Memory for load_dataset: ~8x the deposit files (compressed), >= 2 GB, x attempt (the
+        workflow caps it at config max_mem_mb)."""
+        return int(max(2000, 8 * self.deposit_mb(wildcards.dataset)) * attempt)

@@ -22,30 +22,18 @@ import yaml
 
 from neurokine import SYNTHETIC_LABEL
 from neurokine.curated.axes import Axis
-from neurokine.plot.figures import rank_findings
+from neurokine.plot.catalog import CAPTIONS
+from neurokine.plot.common import rank_findings
+from neurokine.settings import CompareSettings, NetworkSettings
 from neurokine.stats import network as nw
 from neurokine.validation import evaluation
 
+#: The Jinja templates shipped with the library.
+TEMPLATES = Path(__file__).parent / "templates"
 #: Packages whose versions decide the numbers; listed in the provenance section.
 KEY_PACKAGES = ("neurokine", "scanpy", "anndata", "numpy", "scipy", "pandas", "statsmodels",
                 "matplotlib", "seaborn", "gseapy", "snakemake", "jinja2")
 
-#: Report caption of each figure file stem (the report shows them in this order).
-FIGURE_CAPTIONS = {
-    "overview": "Donors and cells per group and tissue, and cells kept after each QC step.",
-    "composition": "Cell-type composition per donor sample, donors grouped by disease.",
-    "effect_heatmap": "Response-module effects (Hedges' g) per axis and cell type; stars mark BH-FDR; "
-                      "column labels give donors per arm.",
-    "top_findings": "Strongest findings: one point per donor (the values the tests used).",
-    "dot_plot": "Ligand (sender) and receptor (receiver) expression per axis and cell type.",
-    "network": "Sender \u2192 receiver networks per group (strongest summed interactions).",
-    "differential_network": "Sender \u2192 receiver interactions that changed in each disease.",
-    "top_interactions": "Strongest interaction changes: one point per donor.",
-    "forest_plot": "Top findings across datasets: per-dataset Hedges' g with 95% CI "
-                   "(and the pooled estimate when a meta-analysis exists).",
-    "therapy_panel": "Observed signal per disease beside the clinical outcome of targeting each axis; "
-                     "'!' marks a paradox.",
-}
 
 
 @dataclasses.dataclass
@@ -156,8 +144,8 @@ def _records(frame: pd.DataFrame | None) -> list[dict]:
 
 def _figures(paths: Mapping[str, Path]) -> list[dict]:
     """Figures in report order with caption and an embedded PNG."""
-    order = [k for k in FIGURE_CAPTIONS if k in paths] + sorted(k for k in paths if k not in FIGURE_CAPTIONS)
-    return [{"name": name, "caption": FIGURE_CAPTIONS.get(name, name),
+    order = [k for k in CAPTIONS if k in paths] + sorted(k for k in paths if k not in CAPTIONS)
+    return [{"name": name, "caption": CAPTIONS.get(name, name),
              "uri": data_uri(Path(paths[name]).read_bytes(), "image/png")} for name in order]
 
 
@@ -204,12 +192,14 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], alpha: flo
     }
 
 
-def render_report(template_dir: Path, *, title: str, sections: Sequence[DatasetSection],
-                  axes: Mapping[str, Axis], config: Mapping, resource_checksums: Mapping[str, str],
-                  alpha: float, cross: CrossDataset | None = None,
+def render_report(*, title: str, sections: Sequence[DatasetSection], axes: Mapping[str, Axis],
+                  config: Mapping, compare: CompareSettings, network: NetworkSettings,
+                  resource_checksums: Mapping[str, str], cross: CrossDataset | None = None,
                   reference_provenance: pd.DataFrame | None = None,
-                  output_checksums: Mapping[str, str] | None = None) -> str:
+                  output_checksums: Mapping[str, str] | None = None,
+                  template_dir: Path = TEMPLATES) -> str:
     """Render the report HTML; every label from data is escaped by Jinja's autoescape."""
+    alpha = compare.fdr_alpha
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir),
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True)
@@ -235,8 +225,7 @@ def render_report(template_dir: Path, *, title: str, sections: Sequence[DatasetS
         checksums=sorted(resource_checksums.items()),
         references=_records(reference_provenance),
         outputs=sorted((output_checksums or {}).items()),
-        network_settings=dict(config.get("network", {})),
-        compare_settings=dict(config.get("compare", {})),
+        network_settings=network, compare_settings=compare,
     )
 
 

@@ -34,6 +34,8 @@ GROUP_COLOURS = {
     "ICANS": "#9467bd",
 }
 FONT_FAMILY = "DejaVu Sans"
+#: Arrows in edge labels: an axis that went up or down, and sender -> receiver.
+UP_ARROW, DOWN_ARROW, RIGHT_ARROW = "\u2191", "\u2193", "\u2192"
 
 
 def group_colour(group: str) -> str:

@@ -37,6 +37,7 @@ import scipy.sparse as sp
 
 from neurokine.errors import InputError
 from neurokine.scoring import kernels
+from neurokine.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,16 @@ class ScoringParams:
     chunk_nnz: int = CHUNK_NNZ
 
     @classmethod
-    def from_config(cls, scoring: Mapping, seed: int) -> ScoringParams:
-        """Build the settings from the validated `scoring:` block (defaults for optional keys)."""
-        return cls(method=scoring.get("method", "mean"), ctrl_size=scoring["ctrl_size"],
-                   n_bins=scoring["n_bins"], random_state=seed,
-                   min_coverage=scoring["min_gene_coverage"],
-                   max_rank=scoring.get("ucell_max_rank", 1500),
-                   n_null=scoring.get("n_null", 0), chunk_nnz=scoring.get("chunk_nnz", CHUNK_NNZ))
+    def from_settings(cls, scoring: ScoringSettings, seed: int) -> ScoringParams:
+        """The engine's parameters from the scoring settings (config `scoring`) and the run seed.
+
+        Every value comes from the validated config, whose schema fills the defaults: this used
+        to default n_null to 0 where the schema promises 20, silently dropping the nulls.
+        """
+        return cls(method=scoring.method, ctrl_size=scoring.ctrl_size, n_bins=scoring.n_bins,
+                   random_state=seed, min_coverage=scoring.min_gene_coverage,
+                   max_rank=scoring.ucell_max_rank, n_null=scoring.n_null,
+                   chunk_nnz=scoring.chunk_nnz)
 
 
 # --------------------------------------------------------------------------- input checks

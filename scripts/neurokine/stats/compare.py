@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurokine.errors import ConfigError, InputError
+from neurokine.errors import InputError
+from neurokine.settings import CompareSettings, Contrast
 
 #: Columns of the results table, in order; downstream code and users rely on these names.
 #: `effect`, `se`, `t`, `df`, `p_value`, `ci_low`/`ci_high` are the moderated linear model;
@@ -49,52 +50,25 @@ MIN_MODEL_DONORS = 3
 
 
 @dataclasses.dataclass(frozen=True)
-class Contrast:
-    """One comparison: donors of `case` against donors of `reference`."""
-
-    case: str
-    reference: str
-
-    @property
-    def name(self) -> str:
-        """Readable contrast name used in tables and file names."""
-        return f"{self.case}_vs_{self.reference}"
-
-
-@dataclasses.dataclass(frozen=True)
 class TestSettings:
     """Options shared by every test of a run (from config `compare`)."""
 
     min_donors: int
     n_boot: int
     seed: int
-    max_permutations: int = 20000
-    permutation_max_arm: int = 8
+    max_permutations: int
+    permutation_max_arm: int
     moderate: bool = True
     permutations: bool = True
 
 
-def contrasts_from_config(entries: Sequence[Mapping[str, str]]) -> list[Contrast]:
-    """Build contrasts from the config, rejecting a contrast of a group with itself."""
-    contrasts = []
-    for i, entry in enumerate(entries):
-        if entry["case"] == entry["reference"]:
-            raise ConfigError("config", f"compare.contrasts[{i}]",
-                              f"case and reference are both {entry['case']!r}",
-                              "compare two different groups")
-        contrasts.append(Contrast(entry["case"], entry["reference"]))
-    return contrasts
-
-
-def check_contrast_groups(contrasts: Sequence[Contrast], groups: set[str], source: str) -> None:
-    """Fail when a contrast names a group that none of the selected datasets has."""
-    for i, contrast in enumerate(contrasts):
-        for role in ("case", "reference"):
-            group = getattr(contrast, role)
-            if group not in groups:
-                raise ConfigError(source, f"compare.contrasts[{i}].{role}",
-                                  f"group {group!r} is in none of the selected datasets",
-                                  f"use one of: {', '.join(sorted(groups))}")
+def compare_options(settings: CompareSettings, seed: int) -> dict:
+    """Keyword arguments of compare_groups, composition_tests and compare_interactions from the
+    compare settings (config names -> parameter names, in one place)."""
+    return {"covariates": list(settings.covariates), "min_cells": settings.min_cells_per_donor,
+            "min_donors": settings.min_donors_per_arm, "n_boot": settings.n_bootstrap, "seed": seed,
+            "max_permutations": settings.max_permutations,
+            "permutation_max_arm": settings.permutation_max_arm}
 
 
 def applicable_contrasts(
@@ -109,13 +83,6 @@ def applicable_contrasts(
         else:
             usable.append(contrast)
     return usable, notes
-
-
-def dataset_groups(entry: Mapping, simulation: Mapping | None) -> set[str]:
-    """Canonical disease groups a registry entry can contain (simulation groups for the demo)."""
-    if entry.get("loader") == "simulated":
-        return set(simulation["groups"]) if simulation else set()
-    return set(entry.get("disease_map", {}).values())
 
 
 def check_columns(frame: pd.DataFrame, required: Sequence[str], source: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from neurokine.settings import Contrast
 from neurokine.stats import compare
 
 #: Columns of composition_tests.tsv.
@@ -48,7 +49,7 @@ def composition_family(base: dict, cell_type: str) -> str:
     return f"{base['dataset_id']}|{base['contrast']}|{base['tissue']}|composition"
 
 
-def composition_tests(cell_counts: pd.DataFrame, contrasts: Sequence[compare.Contrast], *,
+def composition_tests(cell_counts: pd.DataFrame, contrasts: Sequence[Contrast], *,
                       covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
                       seed: int, max_permutations: int = 20000, permutation_max_arm: int = 8
                       ) -> pd.DataFrame:
@@ -114,7 +115,7 @@ def composition_tests(cell_counts: pd.DataFrame, contrasts: Sequence[compare.Con
     return result.reindex(columns=COMPOSITION_COLUMNS)
 
 
-def _arm_proportions(table: pd.DataFrame, contrasts: Sequence[compare.Contrast], pooled: bool,
+def _arm_proportions(table: pd.DataFrame, contrasts: Sequence[Contrast], pooled: bool,
                      min_cells: int) -> pd.DataFrame:
     """Mean per-donor proportion of each cell type in each arm (for reading CLR effects)."""
     rows = []

@@ -21,6 +21,7 @@ import pandas as pd
 
 from neurokine.curated import references
 from neurokine.errors import InputError
+from neurokine.settings import Contrast
 from neurokine.stats import compare, models, pseudobulk
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def expressed_genes(counts: np.ndarray, min_count: int, min_samples: int) -> np.
     return np.flatnonzero((counts >= min_count).sum(axis=0) >= min_samples)
 
 
-def gene_rankings(pb: ad.AnnData, contrast: compare.Contrast, *, covariates: Sequence[str],
+def gene_rankings(pb: ad.AnnData, contrast: Contrast, *, covariates: Sequence[str],
                   min_cells: int, min_donors: int, min_count: int = 5, seed: int = 0
                   ) -> tuple[dict[tuple[str, str], tuple[pd.Series, dict]], list[dict]]:
     """Moderated t per gene for every tissue x cell type of one contrast, or not-tested rows."""
@@ -99,7 +100,8 @@ def gene_rankings(pb: ad.AnnData, contrast: compare.Contrast, *, covariates: Seq
                         "n_cells", "sex", "age", "batch") if c in obs.columns]
     arms = obs["disease"].astype(str).isin([contrast.case, contrast.reference]).to_numpy()
     eligible = arms & (obs["n_cells"].to_numpy() >= min_cells)
-    settings = compare.TestSettings(min_donors=min_donors, n_boot=0, seed=seed, permutations=False)
+    settings = compare.TestSettings(min_donors=min_donors, n_boot=0, seed=seed, max_permutations=0,
+                                    permutation_max_arm=0, permutations=False)
     rankings, skipped = {}, []
     groups = obs[arms].groupby(["tissue", "cell_type"], sort=True, observed=True).groups
     for (tissue, cell_type), index in groups.items():
@@ -165,7 +167,7 @@ def prerank(ranking: pd.Series, gene_sets: Mapping[str, tuple[str, str, list[str
     return pd.DataFrame(out), list(usable)
 
 
-def response_enrichment(pb: ad.AnnData, contrasts: Sequence[compare.Contrast], axes: Sequence,
+def response_enrichment(pb: ad.AnnData, contrasts: Sequence[Contrast], axes: Sequence,
                         hcd_map: Mapping[str, Sequence[str]], *, covariates: Sequence[str],
                         min_cells: int, min_donors: int, permutations: int, min_size: int,
                         max_size: int, seed: int, min_count: int = 5) -> pd.DataFrame:

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
+#: The two-sided 95% normal quantile, used by every z interval (forest plot included).
+Z_975 = 1.959963984540054
+
 
 def stable_seed(seed: int, *keys: str) -> int:
     """Derive a reproducible sub-seed from the global seed and string keys (not Python's hash)."""
@@ -438,7 +441,7 @@ def dersimonian_laird(effects: np.ndarray, variances: np.ndarray) -> dict[str, f
     se = float(math.sqrt(1.0 / w_re.sum()))
     z = estimate / se
     i2 = max(0.0, (q - (k - 1)) / q) if k > 1 and q > 0 else (0.0 if k > 1 else float("nan"))
-    return {"estimate": estimate, "se": se, "ci_low": estimate - 1.959963984540054 * se,
-            "ci_high": estimate + 1.959963984540054 * se, "z": z,
+    return {"estimate": estimate, "se": se, "ci_low": estimate - Z_975 * se,
+            "ci_high": estimate + Z_975 * se, "z": z,
             "p_value": float(2.0 * stats.norm.sf(abs(z))), "tau2": tau2, "q": q,
             "q_p_value": float(stats.chi2.sf(q, k - 1)) if k > 1 else float("nan"), "i2": i2, "k": k}

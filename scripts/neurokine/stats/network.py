@@ -20,6 +20,7 @@ import pandas as pd
 
 from neurokine.curated.axes import Axis
 from neurokine.errors import InputError
+from neurokine.settings import Contrast
 from neurokine.stats import compare
 
 DETECTION_COLUMNS = ("sample_id", "cell_type", "gene", "mean_expression", "fraction_expressing")
@@ -157,7 +158,7 @@ def interaction_scores(nodes: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame
         ["sample_id", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
 
 
-def _arm_means(scores: pd.DataFrame, contrast: compare.Contrast, min_cells: int) -> pd.DataFrame:
+def _arm_means(scores: pd.DataFrame, contrast: Contrast, min_cells: int) -> pd.DataFrame:
     """Mean sender ligand and receiver receptor expression per arm, over eligible donors."""
     eligible = scores[scores["n_cells"] >= min_cells]
     keys = ["tissue", "axis", "sender", "receiver"]
@@ -171,9 +172,10 @@ def _arm_means(scores: pd.DataFrame, contrast: compare.Contrast, min_cells: int)
     return out.reset_index() if out is not None else pd.DataFrame(columns=keys)
 
 
-def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[compare.Contrast], *,
-                      covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
-                      seed: int, min_ligand: float, min_receptor: float) -> pd.DataFrame:
+def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
+                         covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
+                         seed: int, min_ligand: float, min_receptor: float,
+                         max_permutations: int = 20000, permutation_max_arm: int = 8) -> pd.DataFrame:
     """Test every candidate interaction of every contrast on donor-level scores (one tidy table).
 
     Each sender -> receiver pair is one stratum of :func:`compare.compare_groups` with one
@@ -199,7 +201,8 @@ def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[compare.Contra
                                  "status": "scored", "coverage": 1.0, "reason": ""})
         tested = compare.compare_groups(long, coverage, [contrast], covariates=covariates,
                                         min_cells=min_cells, min_donors=min_donors, n_boot=n_boot,
-                                        seed=seed)
+                                        seed=seed, max_permutations=max_permutations,
+                                        permutation_max_arm=permutation_max_arm)
         tested[["sender", "receiver"]] = tested["cell_type"].str.split(PAIR_SEPARATOR, n=1,
                                                                        expand=True)
         tested = tested.rename(columns={"case": "disease"})
@@ -222,7 +225,7 @@ def _direction(effect: float) -> str:
 
 
 def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.DataFrame,
-                       contrasts: Sequence[compare.Contrast], *, min_ligand: float,
+                       contrasts: Sequence[Contrast], *, min_ligand: float,
                        min_receptor: float, alpha: float) -> pd.DataFrame:
     """Per contrast x tissue x axis x cell type: receptor present, response changed, sender found.
 

@@ -21,6 +21,7 @@ from neurokine import SYNTHETIC_LABEL
 from neurokine.curated.axes import Axis, all_genes
 from neurokine.curated.cell_types import CellType
 from neurokine.errors import ConfigError
+from neurokine.settings import SimulationSettings
 
 #: Baseline CSF leukocyte composition (fractions). CSF is T-cell dominated with a minor
 #: myeloid and a small B/plasma compartment (Schafflick 2020, PMID 31937773).
@@ -259,6 +260,21 @@ def simulate_cohort(
                        var=pd.DataFrame(index=pd.Index(genes, name="gene_symbol")))
     adata.uns["neurokine"] = {"synthetic": True, "label": SYNTHETIC_LABEL, "seed": int(seed)}
     return adata
+
+
+def cohort_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType],
+                         settings: SimulationSettings, seed: int, dataset_id: str) -> ad.AnnData:
+    """Simulate the cohort the config's `simulation` block describes."""
+    return simulate_cohort(
+        axes, cell_types, groups=settings.groups, donors_per_group=settings.donors_per_group,
+        cells_per_donor=(settings.cells_per_donor_min, settings.cells_per_donor_max),
+        n_background_genes=settings.n_background_genes, mean_library_size=settings.mean_library_size,
+        dispersion=settings.dispersion, donor_sd=settings.donor_sd,
+        donor_module_sd=settings.donor_module_sd,
+        composition_concentration=settings.composition_concentration,
+        low_quality_fraction=settings.low_quality_fraction,
+        planted_effects=planted_effects_from_config(settings.planted_effects), seed=seed,
+        tissue=settings.tissue, dataset_id=dataset_id)
 
 
 def planted_truth(effects: Sequence[PlantedEffect], axes: Sequence[Axis]) -> pd.DataFrame:

@@ -1,14 +1,17 @@
-"""Validate the workflow configuration with messages that name the key and the allowed values."""
+"""Validate the workflow configuration, naming the key and the allowed values, and fill in the
+schema's defaults, so workflow/schemas/config.schema.yaml is the one home of every default."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 
 import jsonschema
 
 from neurokine.errors import ConfigError
 from neurokine.io.files import read_yaml
+from neurokine.settings import Contrast
 
 
 def _allowed(error: jsonschema.ValidationError) -> str:
@@ -34,11 +37,27 @@ def _key(error: jsonschema.ValidationError) -> str:
     return key or "(top level)"
 
 
-def config_errors(config: Mapping, schema_path: str | Path) -> list[str]:
-    """List every schema violation as 'key: problem (allowed ...)'."""
+def _fill_then_check(validator, properties: Mapping, instance: object, schema: Mapping) -> Iterator:
+    """jsonschema `properties` keyword that first sets absent keys to their schema `default`."""
+    if isinstance(instance, MutableMapping):
+        for name, subschema in properties.items():
+            if isinstance(subschema, Mapping) and "default" in subschema and name not in instance:
+                instance[name] = copy.deepcopy(subschema["default"])
+    yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](
+        validator, properties, instance, schema)
+
+
+#: A validator that fills defaults as it descends, so an absent optional block (default {})
+#: is created and then receives its own keys' defaults.
+FillingValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                                {"properties": _fill_then_check})
+
+
+def config_errors(config: MutableMapping, schema_path: str | Path) -> list[str]:
+    """Fill schema defaults into `config` in place; list every violation as 'key: problem (allowed ...)'."""
     schema = read_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(FillingValidator(schema).iter_errors(config),
+                    key=lambda e: [str(p) for p in e.absolute_path])
     messages = []
     for error in errors:
         problem = ("unknown key" if error.validator == "additionalProperties" else error.message)
@@ -46,10 +65,45 @@ def config_errors(config: Mapping, schema_path: str | Path) -> list[str]:
     return messages
 
 
-def validate_config(config: Mapping, schema_path: str | Path, source: str) -> None:
-    """Raise one ConfigError listing every problem, before any job runs."""
+def validate_config(config: MutableMapping, schema_path: str | Path, source: str) -> None:
+    """Fill in defaults, then raise one ConfigError listing every problem, before any job runs."""
     messages = config_errors(config, schema_path)
     if messages:
         raise ConfigError(source, messages[0].split(":", 1)[0],
                           "invalid configuration:\n  - " + "\n  - ".join(messages),
                           "correct the keys listed above (documented in config/README.md)")
+
+
+def check_contrasts(contrasts: Sequence[Contrast], groups: set[str], source: str) -> None:
+    """Fail when a contrast compares a group with itself or names a group no dataset has."""
+    for i, contrast in enumerate(contrasts):
+        if contrast.case == contrast.reference:
+            raise ConfigError(source, f"compare.contrasts[{i}]",
+                              f"case and reference are both {contrast.case!r}",
+                              "compare two different groups")
+        for role in ("case", "reference"):
+            group = getattr(contrast, role)
+            if group not in groups:
+                raise ConfigError(source, f"compare.contrasts[{i}].{role}",
+                                  f"group {group!r} is in none of the selected datasets",
+                                  f"use one of: {', '.join(sorted(groups))}")
+
+
+def merge_configs(base: MutableMapping, overlay: Mapping) -> MutableMapping:
+    """Merge `overlay` into `base` key by key, nested mappings included, as Snakemake merges
+    --configfile overlays; return `base`."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), MutableMapping):
+            merge_configs(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(files: Sequence[str | Path], schema_path: str | Path) -> dict:
+    """Read config files (later ones win), validate them and fill in the schema's defaults."""
+    config: dict = {}
+    for path in files:
+        merge_configs(config, read_yaml(path) or {})
+    validate_config(config, schema_path, source=" + ".join(map(str, files)))
+    return config

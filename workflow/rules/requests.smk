@@ -1,23 +1,20 @@
-# Resource requests. Every rule declares threads, and mem_mb and runtime from the helpers
-# below: they follow the size of the job's input and grow with each retry (`attempt`), so a job
-# killed for memory or time gets more; the retries themselves are set in profiles/default and
-# profiles/slurm. Needs `config`, and DATASET_RULES (the checked registry) for the rules that
-# read deposits. No parse-time work: each request is computed when its job is scheduled.
-
-#: Largest memory request of any job on any attempt unless config `max_mem_mb` says otherwise.
-#: It fits a 16 GB workstation and most cluster nodes. (Snakemake itself lowers each request
-#: to the run's --resources mem_mb, e.g. the workstation cap of profiles/default.)
-DEFAULT_MAX_MEM_MB = 16000
+# Job requests (threads, memory, runtime). Every rule declares threads, and mem_mb and runtime
+# from the helpers below: they follow the size of the job's input and grow with each retry
+# (`attempt`), so a job killed for memory or time gets more; the retries themselves are set in
+# profiles/default and profiles/slurm. Needs SETTINGS, and REGISTRY (the checked registry) for the
+# rules that read deposits; both exist once the Snakefile has validated the config. No parse-time
+# work: each request is computed when its job is scheduled.
 
 
 def max_mem_mb():
-    """Cap on every memory request: config max_mem_mb, else 16 GB.
+    """Cap on every memory request: config max_mem_mb (schema default 16000, a 16 GB workstation).
 
     SLURM refuses a job that asks for more memory than a node has ("Requested node
     configuration is not available"), and rules multiply their request by the retry attempt,
-    so the cap keeps the last retry submittable.
+    so the cap keeps the last retry submittable. (Snakemake itself lowers each request to the
+    run's --resources mem_mb, e.g. the workstation cap of profiles/default.)
     """
-    return int(config.get("max_mem_mb", DEFAULT_MAX_MEM_MB))
+    return SETTINGS.max_mem_mb
 
 
 def capped_mem_mb(request_mb):
@@ -55,12 +52,11 @@ def runtime_min(per_input_mb, minimum_min):
 
 def simulated_cells_x_genes():
     """Upper bound of the simulated matrix size (cells x genes) from config `simulation`."""
-    sim = config.get("simulation") or {}
-    if not sim:
+    simulation = SETTINGS.simulation
+    if simulation is None:
         return 0
-    cells = len(sim["groups"]) * sim["donors_per_group"] * sim["cells_per_donor"]["max"]
     # The curated axes and the cell-type markers add about 2,000 genes to the background.
-    return cells * (sim["n_background_genes"] + 2000)
+    return simulation.max_cells() * (simulation.n_background_genes + 2000)
 
 
 def simulate_mem_mb(wildcards, attempt):
@@ -75,11 +71,11 @@ def simulate_runtime_min(wildcards, attempt):
 
 def deposit_mem_mb(wildcards, attempt):
     """Memory for loading a deposit (sized from its files by the registry), capped, per retry."""
-    return capped_mem_mb(DATASET_RULES.load_mem_mb(wildcards, attempt))
+    return capped_mem_mb(REGISTRY.load_mem_mb(wildcards, attempt))
 
 
 def deposit_runtime_min(per_file_mb, minimum_min):
     """Runtime (minutes) from the size of a dataset's deposit files, per retry."""
     def request(wildcards, attempt):
-        return int(max(minimum_min, per_file_mb * DATASET_RULES.deposit_mb(wildcards.dataset)) * attempt)
+        return int(max(minimum_min, per_file_mb * REGISTRY.deposit_mb(wildcards.dataset)) * attempt)
     return request

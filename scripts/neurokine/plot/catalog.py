@@ -1,0 +1,48 @@
+"""The catalogue of figures: file stem, caption and report category, declared once.
+
+The rules (outputs and `snakemake --report` registration), the HTML report and the tests all read
+the figure list from here. Import-light on purpose: the Snakefile reads it at parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureSpec:
+    """One figure: file stem, its caption in the HTML report and its `snakemake --report` category
+    (the caption file of `snakemake --report` is workflow/report/<stem>.rst)."""
+
+    stem: str
+    caption: str
+    category: str
+
+
+#: Per-dataset figures, in the order the report shows them.
+DATASET_FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("overview", "Donors and cells per group and tissue, and cells kept after each QC step.",
+               "Overview"),
+    FigureSpec("composition", "Cell-type composition per donor sample, donors grouped by disease.",
+               "Overview"),
+    FigureSpec("effect_heatmap", "Response-module effects (Hedges' g) per axis and cell type; stars "
+               "mark BH-FDR; column labels give donors per arm.", "Comparisons"),
+    FigureSpec("top_findings", "Strongest findings: one point per donor (the values the tests used).",
+               "Comparisons"),
+    FigureSpec("dot_plot", "Ligand (sender) and receptor (receiver) expression per axis and cell type.",
+               "Networks"),
+    FigureSpec("network", "Sender \u2192 receiver networks per group (strongest summed interactions).",
+               "Networks"),
+    FigureSpec("differential_network", "Sender \u2192 receiver interactions that changed in each "
+               "disease.", "Networks"),
+    FigureSpec("top_interactions", "Strongest interaction changes: one point per donor.", "Networks"),
+)
+#: Figures drawn once over all datasets.
+CROSS_DATASET_FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("forest_plot", "Top findings across datasets: per-dataset Hedges' g with 95% CI (and "
+               "the pooled estimate when a meta-analysis exists).", "Cross-dataset"),
+    FigureSpec("therapy_panel", "Observed signal per disease beside the clinical outcome of targeting "
+               "each axis; '!' marks a paradox.", "Cross-dataset"),
+)
+#: Caption of every figure by stem (the report's lookup).
+CAPTIONS: dict[str, str] = {f.stem: f.caption for f in (*DATASET_FIGURES, *CROSS_DATASET_FIGURES)}
