@@ -43,10 +43,10 @@ from scipy import stats as sps
 from neurokine.curated.axes import load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.io.files import read_yaml
+from neurokine.seeds import sub_seed
 from neurokine.settings import PrepareSettings
 from neurokine.stats import (
     compare,
-    models,
 )
 from neurokine.validation.simulate import PlantedEffect, simulate_cohort
 
@@ -123,7 +123,7 @@ def main() -> None:
 
     null_rows, cell_rows, variance_parts = [], [], []
     for r in range(args.null_cohorts):
-        seed = models.stable_seed(args.seed, "null", str(r))
+        seed = sub_seed(args.seed, "null", str(r))
         prepared, cell_scores, donor_scores, coverage = cohort(axes, vocabulary, sim, 5, [], seed)
         tested = run_compare(donor_scores, coverage, seed)
         tested["cohort"] = r
@@ -146,7 +146,7 @@ def main() -> None:
     gene_sd = math.hypot(sim["donor_sd"], sim["donor_module_sd"])
     effects = [PlantedEffect("MS", a, m, ct, gene_sd / math.log(2.0)) for a, m, ct in PLANTED]
     for r in range(args.power_cohorts):
-        seed = models.stable_seed(args.seed, "power", str(r))
+        seed = sub_seed(args.seed, "power", str(r))
         _, _, donor_scores, coverage = cohort(axes, vocabulary, sim, 6, [], seed)
         for multiple in EFFECT_SDS:
             shifted = donor_scores.merge(donor_sd, on=["cell_type", "signature"], how="inner")
@@ -160,7 +160,7 @@ def main() -> None:
             curve_rows.append(result)
             if multiple == 1.0:
                 tested = result
-        seed_g = models.stable_seed(args.seed, "planted", str(r))
+        seed_g = sub_seed(args.seed, "planted", str(r))
         _, _, donor_scores_g, coverage_g = cohort(axes, vocabulary, sim, 6, effects, seed_g)
         tested_g = run_compare(donor_scores_g, coverage_g, seed_g)
         planted_keys = {(f"{a}.{m}", ct) for a, m, ct in PLANTED}

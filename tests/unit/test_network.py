@@ -10,6 +10,7 @@ from _synthetic_tables import RECEIVER, SENDER, nodes_and_scores, synthetic_tabl
 from neurokine.errors import InputError
 from neurokine.stats import compare
 from neurokine.stats import network as nw
+from neurokine.validation import evaluation
 
 
 def test_complex_score_takes_min_over_subunits_and_max_over_alternatives():
@@ -125,10 +126,10 @@ def test_network_recovery_and_false_positives(axes):
     tables = synthetic_tables()
     truth = pd.DataFrame([{"disease": "MS", "axis": "TNF", "module": "ligand", "cell_type": SENDER,
                            "log2_fold_change": 1.0, "genes_moved": "TNF", "n_genes_moved": 1}])
-    recovery = nw.network_recovery(truth, tables.network, by_id, 0.05)
+    recovery = evaluation.network_recovery(truth, tables.network, by_id, 0.05)
     assert recovery.loc[0, "side"] == "sender" and recovery.loc[0, "recovered"]
     assert recovery.loc[0, "n_significant"] == 3
-    assert nw.network_false_positives(truth, tables.network, by_id, 0.05).empty
+    assert evaluation.network_false_positives(truth, tables.network, by_id, 0.05).empty
     wrong = truth.assign(cell_type="B_naive")
-    assert not nw.network_recovery(wrong, tables.network, by_id, 0.05).loc[0, "recovered"]
-    assert len(nw.network_false_positives(wrong, tables.network, by_id, 0.05)) == 3
+    assert not evaluation.network_recovery(wrong, tables.network, by_id, 0.05).loc[0, "recovered"]
+    assert len(evaluation.network_false_positives(wrong, tables.network, by_id, 0.05)) == 3

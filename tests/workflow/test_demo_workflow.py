@@ -18,6 +18,7 @@ from conftest import run_demo_snakemake
 from neurokine.curated.axes import load_axes
 from neurokine.plot.catalog import CROSS_DATASET_FIGURES, DATASET_FIGURES
 from neurokine.stats import network
+from neurokine.validation import evaluation
 from neurokine.validation.evaluation import recovery_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,8 +86,8 @@ def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
                                        REPO / "resources/schemas/axis.schema.yaml")}
     tests = pd.read_csv(demo_run / "results/network/demo_synthetic/interaction_tests.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
-    recovery = network.network_recovery(truth, tests, axes, alpha=0.05)
-    false = network.network_false_positives(truth, tests, axes, alpha=0.05)
+    recovery = evaluation.network_recovery(truth, tests, axes, alpha=0.05)
+    false = evaluation.network_false_positives(truth, tests, axes, alpha=0.05)
     tested = (tests["status"] == "tested").sum()
     print(f"network: {len(tests)} rows, {tested} tested; planted sender changes recovered "
           f"{int(recovery['recovered'].sum())}/{len(recovery)}; unexplained significant {len(false)}")

@@ -376,6 +376,3 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     write_tsv(frame, path, sort_by=["name"])
 
 
-def sha256_bytes(data: bytes) -> str:
-    """Hex sha256 of an in-memory payload (used by tests and fixtures)."""
-    return hashlib.sha256(data).hexdigest()

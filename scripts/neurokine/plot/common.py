@@ -14,6 +14,7 @@ from neurokine.plot.style import (
     group_colour,
     mark_synthetic,
 )
+from neurokine.stats.compare import cell_weighted_means
 
 
 def significance_mark(fdr: float, alpha: float) -> str:
@@ -84,11 +85,11 @@ def sample_table(cell_counts: pd.DataFrame) -> pd.DataFrame:
 
 
 def donor_means(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Cell-weighted mean of `column` per donor and disease (columns donor_id, group, value)."""
-    weighted = frame.assign(w=frame[column] * frame["n_cells"]).groupby(
-        ["donor_id", "disease"], sort=True)[["w", "n_cells"]].sum()
-    values = (weighted["w"] / weighted["n_cells"]).rename("value").reset_index()
-    return values.rename(columns={"disease": "group"}).astype({"donor_id": object, "group": object})
+    """Cell-weighted mean of `column` per donor and disease (columns donor_id, group, value), as the
+    tests computed it."""
+    values = cell_weighted_means(frame, ["donor_id", "disease"], column)
+    values = values.rename(columns={column: "value", "disease": "group"})[["donor_id", "group", "value"]]
+    return values.astype({"donor_id": object, "group": object})
 
 
 def stack_panels(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def interaction_donor_values(nodes: pd.DataFrame, findings: pd.DataFrame,
     """Donor-level interaction scores behind each network finding (same definition as tested)."""
     rows = []
     for key, finding in enumerate(findings.itertuples(index=False)):
-        arms = nodes[nodes["disease"].astype(str).isin([finding.disease, finding.reference])
+        arms = nodes[nodes["disease"].astype(str).isin([finding.case, finding.reference])
                      & (nodes["tissue"].astype(str) == str(finding.tissue))]
         pair = pd.DataFrame([{"tissue": str(finding.tissue), "axis": finding.axis,
                               "sender": str(finding.sender), "receiver": str(finding.receiver)}])
@@ -52,7 +52,7 @@ def top_interactions_figure(network: pd.DataFrame, nodes: pd.DataFrame, alpha: f
     values = interaction_donor_values(nodes, findings, min_cells)
     panels = [{"title": f"{r.axis}: {r.sender} \u2192 {r.receiver}\n"
                         f"{r.contrast.replace('_vs_', ' vs ')} ({r.tissue})",
-               "subtitle": stat_line(r, alpha), "case": r.disease, "reference": r.reference}
+               "subtitle": stat_line(r, alpha), "case": r.case, "reference": r.reference}
               for r in findings.itertuples(index=False)]
     return donor_strips(values, panels, "donor interaction score", synthetic, title,
                         "no interaction could be tested")

@@ -161,8 +161,8 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], alpha: flo
     if section.truth is not None:
         recovery = _records(evaluation.recovery_table(section.truth, section.results, alpha))
         if "genes_moved" in section.truth.columns:
-            network_recovery = _records(nw.network_recovery(section.truth, net, axes, alpha))
-            n_network_false = len(nw.network_false_positives(section.truth, net, axes, alpha))
+            network_recovery = _records(evaluation.network_recovery(section.truth, net, axes, alpha))
+            n_network_false = len(evaluation.network_false_positives(section.truth, net, axes, alpha))
     downloads = [("signature_tests.tsv.gz", "donor-level comparisons", table_uri(section.results))]
     if section.network is not None:
         downloads.append(("interaction_tests.tsv.gz", "sender \u2192 receiver tests", table_uri(net)))

@@ -50,7 +50,7 @@ def observed_signal(tests: pd.DataFrame, alpha: float,
     occur, 'none' when the axis was tested but nothing changed.
     """
     tested = tests[(tests["status"] == "tested") & tests["module"].isin(SIGNAL_MODULES)].copy()
-    tested = tested.rename(columns={"case": "disease"})
+    tested = tested.rename(columns={"case": "disease"})  # the contrast's case is a trial's disease
     rows = []
     for (axis, disease), group in tested.groupby(["axis", "disease"], sort=True):
         hits = group[group["fdr"] < alpha]
@@ -69,6 +69,7 @@ def observed_signal(tests: pd.DataFrame, alpha: float,
                                         "observed_dataset", "n_up", "n_down"])
     if network is not None and not network.empty:
         hits = network[(network["status"] == "tested") & (network["fdr"] < alpha)]
+        hits = hits.rename(columns={"case": "disease"})
         counts = hits.assign(up=hits["effect"] > 0).groupby(["axis", "disease"])["up"].agg(
             n_interactions_up="sum", n_interactions_down=lambda s: int((~s).sum())).reset_index()
         frame = frame.merge(counts, on=["axis", "disease"], how="left")

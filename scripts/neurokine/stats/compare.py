@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from neurokine.errors import InputError
+from neurokine.seeds import sub_seed
 from neurokine.settings import CompareSettings, Contrast
 
 #: Columns of the results table, in order; downstream code and users rely on these names.
@@ -98,28 +99,25 @@ def check_columns(frame: pd.DataFrame, required: Sequence[str], source: str) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def donor_level(frame: pd.DataFrame, covariates: Sequence[str], value: str = "mean_score") -> pd.DataFrame:
-    """Collapse repeated samples of one donor (e.g. visits) into one cell-weighted row per donor."""
-    keys = ["donor_id", "disease", *[c for c in covariates if c in frame.columns]]
-    weighted = frame.assign(weighted=frame[value] * frame["n_cells"])
-    donors = weighted.groupby(keys, observed=True, sort=True, dropna=False).agg(
-        weighted=("weighted", "sum"), n_cells=("n_cells", "sum")).reset_index()
-    donors[value] = donors["weighted"] / donors["n_cells"]
-    return donors.drop(columns="weighted")
+def cell_weighted_means(frame: pd.DataFrame, keys: Sequence[str], value: str) -> pd.DataFrame:
+    """Per group of `keys` (e.g. one donor's samples): the cell-weighted mean of `value` and the
+    summed cells; a missing value stays missing instead of counting as 0 in the donor's mean."""
+    keys = list(keys)
+    frame = frame[frame[value].notna()]
+    weighted = frame[[*keys, "n_cells"]].assign(_weighted=frame[value] * frame["n_cells"])
+    sums = weighted.groupby(keys, observed=True, sort=True, dropna=False)[["_weighted", "n_cells"]].sum()
+    sums[value] = sums["_weighted"] / sums["n_cells"]
+    return sums.drop(columns="_weighted").reset_index()
 
 
 def donor_wide(frame: pd.DataFrame, keys: Sequence[str], feature: str, value: str) -> pd.DataFrame:
     """One row per donor (keys), one column per feature: cell-weighted means over its samples."""
     keys = list(keys)
-    # A missing value must stay missing (a NaN summed as 0 would bias the donor's mean); the
-    # donor then lacks this feature and the test reports it as not tested.
-    frame = frame[frame[value].notna()]
-    weighted = frame[[*keys, feature, "n_cells"]].assign(_w=frame[value] * frame["n_cells"])
-    sums = weighted.groupby([*keys, feature], observed=True, sort=True, dropna=False)[["_w", "n_cells"]].sum()
-    wide = (sums["_w"] / sums["n_cells"]).unstack(feature)
+    means = cell_weighted_means(frame, [*keys, feature], value).set_index([*keys, feature])
+    wide = means[value].unstack(feature)
     wide.columns = [str(c) for c in wide.columns]
-    wide["n_cells"] = sums["n_cells"].groupby(level=list(range(len(keys))), observed=True,
-                                              dropna=False).max()
+    wide["n_cells"] = means["n_cells"].groupby(level=list(range(len(keys))), observed=True,
+                                               dropna=False).max()
     return wide.reset_index()
 
 
@@ -320,7 +318,7 @@ def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], set
     for s, fit in zip(strata, fits, strict=True):
         fam = np.array([family(s.base, f) for f in s.features])
         small_arm = min(s.base["n_donors_case"], s.base["n_donors_reference"])
-        seed = models.stable_seed(settings.seed, *seed_keys(s.base))
+        seed = sub_seed(settings.seed, *seed_keys(s.base))
         perm = None
         if settings.permutations and small_arm <= settings.permutation_max_arm:
             perm = (models.sign_flip_test(s.values, settings.max_permutations, seed) if s.paired else
@@ -488,11 +486,9 @@ def effect_direction_by_donor(donor_scores: pd.DataFrame, contrast: Contrast,
                               value: str = "mean_score") -> pd.DataFrame:
     """Per donor with both arms: case minus reference value per tissue x cell type x signature."""
     arms = donor_scores[donor_scores["disease"].isin([contrast.case, contrast.reference])]
-    donors = (arms.assign(weighted=arms[value] * arms["n_cells"])
-              .groupby(["donor_id", "disease", "tissue", "cell_type", "signature"], observed=True)
-              .agg(weighted=("weighted", "sum"), n_cells=("n_cells", "sum")).reset_index())
-    donors["value"] = donors["weighted"] / donors["n_cells"]
+    donors = cell_weighted_means(arms, ["donor_id", "disease", "tissue", "cell_type", "signature"],
+                                 value)
     wide = donors.pivot_table(index=["donor_id", "tissue", "cell_type", "signature"],
-                              columns="disease", values="value", observed=True).dropna()
+                              columns="disease", values=value, observed=True).dropna()
     wide["difference"] = wide[contrast.case] - wide[contrast.reference]
     return wide.reset_index()[["donor_id", "tissue", "cell_type", "signature", "difference"]]

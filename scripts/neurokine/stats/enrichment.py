@@ -21,8 +21,9 @@ import pandas as pd
 
 from neurokine.curated import references
 from neurokine.errors import InputError
+from neurokine.seeds import sub_seed
 from neurokine.settings import Contrast
-from neurokine.stats import compare, models, pseudobulk
+from neurokine.stats import compare, pseudobulk
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def response_enrichment(pb: ad.AnnData, contrasts: Sequence[Contrast], axes: Seq
             frames.append(pd.DataFrame([{**row, "status": "not_tested"}]))
         for (tissue, cell_type), (ranking, base) in sorted(rankings.items()):
             sets = response_gene_sets(axes, tuple(hcd_map.get(cell_type, ())), axis_sets=per_axis)
-            seed_k = models.stable_seed(seed, "enrichment", contrast.name, tissue, cell_type)
+            seed_k = sub_seed(seed, "enrichment", contrast.name, tissue, cell_type)
             keep = {k: base[k] for k in ("dataset_id", "contrast", "case", "reference", "tissue",
                                          "cell_type", "n_donors_case", "n_donors_reference")}
             # One prerank (and so one FDR family) per resource: a curated set's q-value must not

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,11 +19,6 @@ from scipy import optimize, special, stats
 
 #: The two-sided 95% normal quantile, used by every z interval (forest plot included).
 Z_975 = 1.959963984540054
-
-
-def stable_seed(seed: int, *keys: str) -> int:
-    """Derive a reproducible sub-seed from the global seed and string keys (not Python's hash)."""
-    return (seed + zlib.crc32("|".join(keys).encode())) % (2**32)
 
 
 def bh_fdr(pvalues: np.ndarray) -> np.ndarray:
@@ -39,16 +33,6 @@ def bh_fdr(pvalues: np.ndarray) -> np.ndarray:
     ranked = p[order] * m / np.arange(1, m + 1)
     out[order] = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
     return out
-
-
-def hedges_g(case: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Bias-corrected standardized mean difference per column (case minus reference)."""
-    n1, n0 = case.shape[0], reference.shape[0]
-    pooled = ((n1 - 1) * case.var(axis=0, ddof=1) + (n0 - 1) * reference.var(axis=0, ddof=1)) / (n1 + n0 - 2)
-    correction = 1.0 - 3.0 / (4.0 * (n1 + n0) - 9.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = (case.mean(axis=0) - reference.mean(axis=0)) / np.sqrt(pooled) * correction
-    return np.where(pooled > 0, g, np.nan)
 
 
 def standardized_effect(estimate: np.ndarray, sigma2: np.ndarray, df: int) -> np.ndarray:
@@ -98,17 +82,6 @@ def fit_linear(design: np.ndarray, response: np.ndarray) -> LinearFit:
     with np.errstate(divide="ignore", invalid="ignore"):
         sigma2 = (residuals**2).sum(axis=0) / df if df > 0 else np.full(response.shape[1], np.nan)
     return LinearFit(beta=beta, sigma2=sigma2, df=df, unscaled=unscaled)
-
-
-def ols(design: np.ndarray, response: np.ndarray, coef: int) -> dict[str, np.ndarray]:
-    """Fit y = X b per response column; return one coefficient's estimate, SE, t, df and p."""
-    fit = fit_linear(design, response)
-    se = np.sqrt(fit.sigma2 * fit.unscaled[coef, coef])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = fit.beta[coef] / se
-    pvalue = 2.0 * stats.t.sf(np.abs(t), fit.df)
-    return {"estimate": fit.beta[coef], "se": se, "t": t, "df": np.full(response.shape[1], fit.df),
-            "p": np.where(se > 0, pvalue, np.nan)}
 
 
 def t_interval(
@@ -404,21 +377,6 @@ def bootstrap_t_interval(design: np.ndarray, response: np.ndarray, coef: int, st
     low = np.where(enough & (se > 0), estimate - upper_q * se, np.nan)
     high = np.where(enough & (se > 0), estimate - lower_q * se, np.nan)
     return low, high
-
-
-def bootstrap_interval(design: np.ndarray, response: np.ndarray, coef: int, groups: np.ndarray,
-                       n_boot: int, seed: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of a coefficient, resampling donors within each arm (vectorized).
-
-    Kept for comparison in the calibration benchmark: with few donors per arm it under-covers,
-    which is why the compare stage reports the bootstrap-t interval instead.
-    """
-    rng = np.random.default_rng(seed)
-    idx = _resample_indices(np.asarray(groups), n_boot, rng)
-    estimates, _, _, ok = _batched_fits(design, response, idx, coef)
-    estimates[~ok] = np.nan
-    alpha = (1.0 - level) / 2.0
-    return column_nanquantile(estimates, alpha), column_nanquantile(estimates, 1.0 - alpha)
 
 
 # --------------------------------------------------------------------------------------------

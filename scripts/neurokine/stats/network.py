@@ -13,7 +13,7 @@ Disease-versus-reference changes are tested on these per-donor interaction score
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ NODE_COLUMNS = [
 
 #: Columns of the interaction-test table, in order (stable names for users and figures).
 NETWORK_COLUMNS = [
-    "dataset_id", "contrast", "disease", "reference", "tissue", "axis", "sender", "receiver",
+    "dataset_id", "contrast", "case", "reference", "tissue", "axis", "sender", "receiver",
     "status", "reason", "n_donors_case", "n_donors_reference", "ligand_fraction",
     "receptor_fraction", "ligand_mean_case", "ligand_mean_reference", "receptor_mean_case",
     "receptor_mean_reference", "mean_case", "mean_reference", "effect", "ci_low", "ci_high",
@@ -43,7 +43,7 @@ NETWORK_COLUMNS = [
 ]
 
 EVIDENCE_COLUMNS = [
-    "dataset_id", "contrast", "disease", "reference", "tissue", "axis", "cell_type",
+    "dataset_id", "contrast", "case", "reference", "tissue", "axis", "cell_type",
     "receptor_fraction", "receptor_present", "response_status", "response_effect",
     "response_hedges_g", "response_fdr", "response_changed", "response_direction",
     "n_candidate_senders", "senders_changed", "top_sender", "top_sender_effect",
@@ -205,7 +205,6 @@ def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
                                         permutation_max_arm=permutation_max_arm)
         tested[["sender", "receiver"]] = tested["cell_type"].str.split(PAIR_SEPARATOR, n=1,
                                                                        expand=True)
-        tested = tested.rename(columns={"case": "disease"})
         tested = tested.merge(pairs, on=["tissue", "axis", "sender", "receiver"], how="left")
         tested = tested.merge(_arm_means(scores, contrast, min_cells),
                               on=["tissue", "axis", "sender", "receiver"], how="left")
@@ -236,7 +235,7 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
       BH-FDR < alpha; the strongest is named, with whether its direction matches the response.
     """
     rows = []
-    response = tests[(tests["module"] == "response")].rename(columns={"case": "disease"})
+    response = tests[(tests["module"] == "response")]
     response = response.set_index(["contrast", "tissue", "axis", "cell_type"])
     significant = network[(network["status"] == "tested") & (network["fdr"] < alpha)]
     for contrast in contrasts:
@@ -270,7 +269,7 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
             layers = [name for name, on in (("receptor", present), ("response", changed),
                                             ("sender", sender_found)) if on]
             rows.append({
-                "dataset_id": dataset_id, "contrast": contrast.name, "disease": contrast.case,
+                "dataset_id": dataset_id, "contrast": contrast.name, "case": contrast.case,
                 "reference": contrast.reference, "tissue": tissue, "axis": axis,
                 "cell_type": cell_type, "receptor_fraction": row["receptor_fraction"],
                 "receptor_present": present, "response_status": status, "response_effect": effect,
@@ -288,56 +287,3 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
     frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
     return frame.sort_values(["contrast", "tissue", "axis", "cell_type"], kind="mergesort").reset_index(
         drop=True)
-
-
-def planted_sides(truth: pd.DataFrame, axes: Mapping[str, Axis]) -> pd.DataFrame:
-    """Which planted effects move an axis's ligand (sender side) or receptor (receiver side).
-
-    A planted effect changes only the genes listed in ``genes_moved``; it acts on the sender side
-    of an axis when one of them is a ligand gene and on the receiver side when one is a receptor
-    subunit.
-    """
-    rows = []
-    for effect in truth.itertuples(index=False):
-        moved = set(str(effect.genes_moved).split(",")) if isinstance(effect.genes_moved, str) else set()
-        for axis_id, axis in axes.items():
-            for side, genes in (("sender", set(axis.ligands)), ("receiver", set(axis.receptor_genes))):
-                if moved & genes:
-                    rows.append({"disease": effect.disease, "axis": axis_id, "side": side,
-                                 "cell_type": effect.cell_type,
-                                 "log2_fold_change": effect.log2_fold_change})
-    return pd.DataFrame(rows, columns=["disease", "axis", "side", "cell_type", "log2_fold_change"])
-
-
-def network_recovery(truth: pd.DataFrame, network: pd.DataFrame, axes: Mapping[str, Axis],
-                     alpha: float) -> pd.DataFrame:
-    """Each planted sender/receiver change: receivers (or senders) tested, found, wrong-signed.
-
-    A planted change is *recovered* when at least one of its interactions is significant
-    (BH-FDR < alpha) with the planted sign and none is significant with the opposite sign.
-    """
-    sides = planted_sides(truth, axes)
-    tested = network[network["status"] == "tested"]
-    rows = []
-    for planted in sides.itertuples(index=False):
-        mine = tested[(tested["disease"] == planted.disease) & (tested["axis"] == planted.axis)
-                      & (tested[planted.side].astype(str) == planted.cell_type)]
-        hit = mine["fdr"] < alpha
-        right = hit & (np.sign(mine["effect"]) == np.sign(planted.log2_fold_change))
-        rows.append({**planted._asdict(), "n_tested": len(mine), "n_significant": int(right.sum()),
-                     "n_wrong_sign": int((hit & ~right).sum()),
-                     "recovered": bool(right.any() and not (hit & ~right).any())})
-    return pd.DataFrame(rows, columns=[*sides.columns, "n_tested", "n_significant", "n_wrong_sign",
-                                       "recovered"])
-
-
-def network_false_positives(truth: pd.DataFrame, network: pd.DataFrame,
-                            axes: Mapping[str, Axis], alpha: float) -> pd.DataFrame:
-    """Significant interactions that no planted sender or receiver change explains."""
-    sides = planted_sides(truth, axes)
-    explained = {(r.disease, r.axis, r.side, r.cell_type) for r in sides.itertuples(index=False)}
-    hits = network[(network["status"] == "tested") & (network["fdr"] < alpha)]
-    keep = [not ((r.disease, r.axis, "sender", str(r.sender)) in explained
-                 or (r.disease, r.axis, "receiver", str(r.receiver)) in explained)
-            for r in hits.itertuples(index=False)]
-    return hits[keep]

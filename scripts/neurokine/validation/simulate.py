@@ -21,6 +21,7 @@ from neurokine import SYNTHETIC_LABEL
 from neurokine.curated.axes import Axis, all_genes
 from neurokine.curated.cell_types import CellType
 from neurokine.errors import ConfigError
+from neurokine.seeds import sub_rng
 from neurokine.settings import SimulationSettings
 
 #: Baseline CSF leukocyte composition (fractions). CSF is T-cell dominated with a minor
@@ -211,7 +212,7 @@ def simulate_cohort(
             donor_id = f"D{donor_number:03d}_{group}"
             # Each donor draws from its own stream, so changing one planted effect (which changes
             # how many numbers the gamma sampler consumes) leaves every other donor unchanged.
-            donor_rng = np.random.default_rng([seed, donor_number])
+            donor_rng = sub_rng(seed, donor_number)
             sex = "female" if donor_rng.random() < 0.5 else "male"
             age = int(donor_rng.integers(20, 71))
             donor_log = donor_rng.normal(0.0, donor_sd, size=len(genes))
