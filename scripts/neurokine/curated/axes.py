@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
+from neurokine.curated import shipped
 from neurokine.curated.gene_universe import GeneUniverse, check_genes
 from neurokine.errors import InputError
 from neurokine.io.files import read_yaml
@@ -100,16 +101,16 @@ def _gene_fields(record: dict) -> list[tuple[str, str]]:
     return fields
 
 
-def load_axes(axes_dir: str | Path, schema_path: str | Path,
+def load_axes(axes_dir: str | Path | None = None, schema_path: str | Path | None = None,
               cell_types: Iterable[str] | None = None,
               gene_universe: GeneUniverse | None = None) -> list[Axis]:
-    """Read, validate and return all axes in a directory, sorted by id.
+    """Read, validate and return all axes in a directory (default: the shipped ones), sorted by id.
 
     With ``cell_types`` every producer/responder must be a vocabulary id; with ``gene_universe``
-    every gene symbol must belong to it (see neurokine.gene_universe.build_universe).
+    every gene symbol must belong to it (see neurokine.curated.gene_universe.build_universe).
     """
-    axes_dir = Path(axes_dir)
-    schema = read_yaml(schema_path)
+    axes_dir = Path(axes_dir) if axes_dir is not None else shipped.axes_dir()
+    schema = read_yaml(schema_path if schema_path is not None else shipped.axis_schema())
     files = sorted(axes_dir.glob("*.yaml"))
     if not files:
         raise InputError(str(axes_dir), "directory", "contains no axis *.yaml files",

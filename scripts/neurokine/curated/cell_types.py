@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 
+from neurokine.curated import shipped
 from neurokine.curated.gene_universe import GeneUniverse, check_genes
 from neurokine.errors import InputError
 from neurokine.io.files import read_yaml
@@ -27,11 +28,13 @@ class CellType:
     hcd_cip: tuple[str, ...] = ()
 
 
-def load_cell_types(path: str | Path, schema_path: str | Path,
+def load_cell_types(path: str | Path | None = None, schema_path: str | Path | None = None,
                     gene_universe: GeneUniverse | None = None) -> dict[str, CellType]:
-    """Read and validate the vocabulary; return it keyed by id in file order."""
+    """Read and validate the vocabulary (default: the shipped one); return it keyed by id in file
+    order."""
+    path = path if path is not None else shipped.cell_types_file()
     record = read_yaml(path)
-    schema = read_yaml(schema_path)
+    schema = read_yaml(schema_path if schema_path is not None else shipped.cell_types_schema())
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(record),
                     key=lambda e: list(e.absolute_path))
     if errors:
