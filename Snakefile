@@ -36,6 +36,10 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
+##### SLURM runs: check that job status can be read, before the first job #####
+include: "workflow/rules/slurm.smk"
+
+
 ##### targets #####
 rule all:
     input:
