@@ -32,7 +32,7 @@ import yaml
 from fixtures.slurm import require_idle_node, require_slurm, scontrol_job
 from fixtures.workflow import FAST_DEMO_CONFIGS, REPO, clean_env, snakemake_command, tail
 
-from neurokine.slurm_preflight import PREFIX, probe_cluster
+from neurokine.workflow.slurm_preflight import PREFIX, probe_cluster
 
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")

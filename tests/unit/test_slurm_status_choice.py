@@ -15,7 +15,7 @@ from datetime import datetime
 import pytest
 
 from neurokine.errors import InputError
-from neurokine.slurm_preflight import (
+from neurokine.workflow.slurm_preflight import (
     MAX_SECONDS_BETWEEN_CHECKS,
     PLUGIN_SQUEUE_FACTOR,
     PREFIX,
