@@ -1,4 +1,7 @@
 # neurokine: cytokine signalling in neuroinflammatory disease from single-cell RNA-seq.
+# Run from the repository root (`snakemake --cores 8`); workflow/Snakefile includes this file for
+# the Snakemake workflow catalog's layout. Shipped files resolve from the repository root
+# (common.smk: REPO), the configfile and every output from the working directory.
 # Outputs: results/<stage>/<dataset>/..., logs/<rule>/<dataset>.log,
 # per-rule benchmarks in results/benchmarks/<rule>/<dataset>.tsv (all declared in
 # scripts/neurokine/workflow/paths.py).

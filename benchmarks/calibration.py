@@ -1,10 +1,10 @@
 """Calibration and power of the compare stage on simulated cohorts (a benchmark, not a test).
 
-Null cohorts come from the project's simulator (neurokine.simulate.simulate_cohort) with no
+Null cohorts come from the project's simulator (neurokine.validation.simulate.simulate_cohort) with no
 planted effect: 5 vs 5 donors, 100-2,000 cells per donor, the demo's donor-to-donor variation
 (per-gene donor SD 0.2 and per-module donor SD 0.15 on the log scale). Each cohort goes through
 the workflow's own QC, normalization, scoring, aggregation and compare code
-(neurokine.compare.compare_groups). Reported:
+(neurokine.stats.compare.compare_groups). Reported:
 
 * fpr: fraction of null donor-level tests with p < 0.05 (the moderated linear model);
 * fpr_cell_level: the same for a cell-level Wilcoxon on per-cell scores (the pseudoreplication

@@ -1,5 +1,5 @@
 """Rule script: score every axis module per cell and aggregate per sample x cell type, in one
-bounded-memory pass over the prepared .h5ad (neurokine.stream)."""
+bounded-memory pass over the prepared .h5ad (neurokine.scoring.stream)."""
 
 from neurokine.io.logs import log_to_file
 

@@ -152,7 +152,7 @@ def test_every_rule_output_goes_through_an_atomic_writer():
             if (path.name, consumer) == ("fetch_files.py", "fetch_dataset"):
                 continue  # the download root: files arrive by rename after verification
             if (path.name, consumer) == ("score_cells.py", "score_and_aggregate"):
-                continue  # per-cell Parquet streamed into atomic_path (neurokine.stream.ParquetBlocks)
+                continue  # per-cell Parquet streamed into atomic_path (scoring.stream.ParquetBlocks)
             problems.append(f"{path.name}:{line}: snakemake.output passed to {consumer or '?'}")
     assert problems == []
     assert sum(len(output_uses(p.read_text())) for p in RULE_SCRIPTS) >= 15

@@ -1,4 +1,4 @@
-"""neurokine.checks: what is refused, what only warns, and that valid input passes.
+"""neurokine.io.checks: what is refused, what only warns, and that valid input passes.
 
 The refusals are exercised end to end by tests/workflow/test_bad_input.py; here the
 boundaries: a single-donor group among usable ones only warns (its contrasts become

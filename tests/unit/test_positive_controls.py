@@ -1,7 +1,7 @@
 """Positive controls on real 10x PBMCs (scanpy's bundled pbmc68k_reduced, 700 cells x 765 genes).
 
 Each control asserts an expression fact from the literature, through the same detection code the
-workflow uses (neurokine.detection.group_detection on log-normalized `.raw` values). The file
+workflow uses (neurokine.scoring.detection.group_detection on log-normalized `.raw` values). The file
 holds only 765 highly variable genes, so presence is checked first, and the list of curated axis
 genes the file lacks is kept in resources/signatures/README.md and compared here.
 """

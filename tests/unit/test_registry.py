@@ -42,7 +42,7 @@ def test_demo_entry_is_unchanged(registry):
     assert registry["demo_synthetic"] == {
         "title": "neurokine synthetic demo cohort (simulated CSF; not real patients)",
         "loader": "simulated", "tissue": ["CSF"],
-        "citation": "neurokine simulator (scripts/neurokine/simulate.py); parameters in "
+        "citation": "neurokine simulator (neurokine.validation.simulate); parameters in "
                     "config.yaml: simulation",
         "licence": "MIT", "synthetic": True}
 

@@ -193,7 +193,7 @@ def _set_key(key: str, value) -> Callable[[dict], None]:
     return change
 
 
-COMPARE = yaml.safe_load((REPO / "tests/workflow/fast_demo.yaml").read_text())["compare"]
+COMPARE = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())["compare"]
 QC = yaml.safe_load((REPO / "config/config.yaml").read_text())["qc"]
 
 CASES = [

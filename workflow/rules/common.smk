@@ -17,7 +17,8 @@ except ModuleNotFoundError as missing:
         "`pip install -r requirements.txt` from the repository root (it installs the library "
         "with `pip install -e .`)") from missing
 
-REPO = Path(workflow.basedir)
+# The repository root, whether the run starts from ./Snakefile or from workflow/Snakefile.
+REPO = Path(workflow.current_basedir).parents[1]
 
 
 def repo_path(path):

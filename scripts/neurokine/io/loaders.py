@@ -6,7 +6,7 @@ Every loader returns an AnnData whose
   gives one) and `feature_types`;
 - obs holds the *author* values of the per-cell fields that exist in the deposit, under the
   names donor, sample, tissue, disease, cell_type, sex, age, batch (strings; mapping to the
-  canonical vocabulary happens in neurokine.harmonize);
+  canonical vocabulary happens in neurokine.io.harmonize);
 - uns["neurokine_load"] records what was read and what was left out (and why).
 
 Loaders refuse normalized input: any negative or non-integer value where counts are required

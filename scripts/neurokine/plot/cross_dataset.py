@@ -99,7 +99,7 @@ def therapy_panel(table: pd.DataFrame, alpha: float, synthetic: bool, title: str
     """Per axis: observed signal per disease beside the clinical outcome of targeting it.
 
     Left: Hedges' g of the strongest ligand/response change (stars: BH-FDR). Right: summary of
-    curated trial outcomes; a heavy frame and '!' flag a paradox (see neurokine.therapy).
+    curated trial outcomes; a heavy frame and '!' flag a paradox (see neurokine.plot.therapy).
     """
     if table.empty:
         fig, ax = plt.subplots(figsize=(6, 2.5))

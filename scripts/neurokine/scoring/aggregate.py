@@ -172,7 +172,7 @@ class StreamingAggregate:
     def add(self, start: int, stop: int, values: sp.csr_matrix, counts: sp.csr_matrix | None,
             scores) -> None:
         """Add the cells start:stop: normalized values, raw counts (optional) and their
-        `neurokine.scoring.BlockScores`."""
+        `neurokine.scoring.engine.BlockScores`."""
         codes = self.codes[start:stop]
         member = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                                shape=(len(self.groups), len(codes)))

@@ -418,7 +418,7 @@ def compare_groups(donor_scores: pd.DataFrame, coverage: pd.DataFrame, contrasts
     `donor_scores` is the aggregate stage's long table (one row per sample x cell type x
     signature, value in column `value`). Returns one row per contrast x stratum x signature
     with RESULT_COLUMNS; strata that cannot be tested are kept as `not_tested` rows with the
-    reason. With `composition_tests` (from neurokine.composition) each row also carries the
+    reason. With `composition_tests` (from neurokine.stats.composition) each row also carries the
     cell type's abundance change, so "more cells" and "cells signal more" can be told apart.
     """
     check_columns(donor_scores, [*REQUIRED_COLUMNS, value], "donor-level table")

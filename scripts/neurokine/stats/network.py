@@ -8,7 +8,7 @@ pair in one sample is the geometric mean of the sender's ligand and the receiver
 expression, so it is zero when either side is silent and keeps the units of expression.
 
 Disease-versus-reference changes are tested on these per-donor interaction scores with
-:func:`neurokine.compare.compare_groups`: the donor is the unit, never the cell.
+:func:`neurokine.stats.compare.compare_groups`: the donor is the unit, never the cell.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def complex_score(values: pd.DataFrame, complexes: Sequence[Sequence[str]]) -> n
     """Max over alternative complexes of the min over each complex's subunits (NaN if none measured).
 
     ``values`` has one column per gene; a complex with an unmeasured subunit cannot be judged and
-    is skipped, as in :mod:`neurokine.detection`.
+    is skipped, as in :mod:`neurokine.scoring.detection`.
     """
     per_complex = [values[list(c)].min(axis=1, skipna=False).to_numpy(dtype=float)
                    for c in complexes if all(g in values.columns for g in c)]
