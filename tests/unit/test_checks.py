@@ -63,10 +63,11 @@ def test_single_donor_group_beside_usable_ones_only_warns():
                         "as not tested"]
 
 
-def test_single_donor_in_every_group_is_refused():
+def test_single_donor_in_every_group_makes_a_descriptive_run_with_a_warning():
     raw = loaded({"healthy": ["P1"], "RRMS": ["P2"]})
-    with pytest.raises(InputError, match="no disease group has two donors"):
-        run_checks(raw)
+    (warning,) = run_checks(raw)
+    assert "no disease group has two donors (donors per group: MS: 1, control: 1)" in warning
+    assert "descriptive run" in warning and "metadata.columns.donor" in warning
 
 
 def test_placeholder_unknown_disease_is_not_an_unknown_label():

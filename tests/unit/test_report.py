@@ -132,3 +132,24 @@ def test_meta_analysis_download_only_with_pooled_estimates(tmp_path, axes):
     assert 'download="meta_analysis.tsv.gz"' in page and MALICIOUS not in page
     single = render(tmp_path, axes, meta=meta.assign(status="single_dataset"))
     assert 'download="meta_analysis.tsv.gz"' not in single and "No pooled estimate exists" in single
+
+
+def test_comparison_gaps_say_why_no_comparison_was_made():
+    from neurokine.settings import Contrast
+    from neurokine.stats.compare import RESULT_COLUMNS
+
+    empty = pd.DataFrame(columns=RESULT_COLUMNS)
+    counts = pd.DataFrame({"disease": ["MS", "MS"]})
+    ms = [Contrast("MS", "control")]
+    assert report.comparison_gaps(empty, counts, ()) == [
+        "compare.contrasts is empty: this is a descriptive run"]
+    assert report.comparison_gaps(empty, counts, ms) == [
+        "none of the configured contrasts has both groups here (MS_vs_control: no donors of "
+        "control in this dataset)"]
+    untested = pd.DataFrame([{**dict.fromkeys(RESULT_COLUMNS), "status": "not_tested",
+                              "reason": "1 case and 1 reference donors pass the cell minimum"}])
+    both = pd.DataFrame({"disease": ["MS", "control"]})
+    assert report.comparison_gaps(untested, both, ms) == [
+        "every stratum was not tested; e.g. 1 case and 1 reference donors pass the cell minimum"]
+    tested = untested.assign(status="tested")
+    assert report.comparison_gaps(tested, both, ms) == []

@@ -12,9 +12,9 @@ User data cases register a local `.h5ad` in a temporary registry (`path:`), as a
 (config/README.datasets.md), and run the whole workflow. A control case checks that the
 unbroken file loads, so each failure comes from the one thing its case breaks.
 
-Decision for a single donor per group: a dataset in which no disease group has two donors is
-refused at load (nothing can be compared at the donor level). When only some groups have a
-single donor, loading warns and their contrasts become `not_tested` rows with the reason
+A single donor per group is not bad input: a dataset in which no disease group has two donors
+loads with a warning and gets a descriptive run (tests/workflow/test_descriptive.py); when only
+some groups have a single donor, their contrasts become `not_tested` rows with the reason
 (compare.min_donors_per_arm), see tests/unit/test_checks.py.
 """
 
@@ -134,13 +134,6 @@ def _ensembl_only(adata: ad.AnnData) -> ad.AnnData:
     return adata
 
 
-def _single_donor_per_group(adata: ad.AnnData) -> ad.AnnData:
-    healthy = adata.obs["diagnosis"] == "healthy"
-    adata.obs["patient"] = np.where(healthy, "P1", "P4")
-    adata.obs["library"] = np.where(healthy, "P1_L1", "P4_L1")
-    return adata
-
-
 # ---------------------------------------------------------------------------------- cases
 
 
@@ -251,8 +244,6 @@ CASES = [
                                         "Ensembl ids", "Fix:"), "load", data=_ensembl_only),
     Case("h5ad_empty_cell_type", ("{h5ad}", "obs column 'celltype'", "empty cell_type label",
                                   "Fix:"), "load", data=_set_obs("celltype", slice(0, 5), "")),
-    Case("h5ad_single_donor_per_group", ("{h5ad}", "obs column 'patient'", "MS: 1, control: 1",
-                                         "Fix:"), "load", data=_single_donor_per_group),
     Case("h5ad_unknown_disease_label", ("{h5ad}", f"{DATASET}.disease_map", "'SPMS'",
                                         "obs column 'diagnosis'", "Fix:"), "load",
          data=_set_obs("diagnosis", slice(200, 240), "SPMS")),

@@ -186,16 +186,16 @@ def _check_label_text(adata: ad.AnnData, key: str, source: str) -> None:
 
 
 def _check_donors(adata: ad.AnnData, entry: Mapping, key: str, source: str) -> list[str]:
-    """At least one disease group needs two donors; single-donor groups get a warning."""
+    """Warn when groups have one donor: their contrasts are not tested; when no group has two,
+    nothing can be compared and the run is descriptive (one sample is how many users start)."""
     known = adata.obs[adata.obs["disease"].astype(str) != UNKNOWN]
     donors = known.groupby(known["disease"].astype(str), observed=True)["donor_id"].nunique()
     if donors.empty or donors.max() < 2:
         counts = ", ".join(f"{g}: {n}" for g, n in donors.sort_index().items()) or "none"
-        raise InputError(
-            source, f"{_author_column(entry, 'donor')} ({key}.metadata.columns.donor)",
-            f"no disease group has two donors (donors per group: {counts}); the donor is the "
-            "unit of inference, so nothing can be compared",
-            "check that the donor column identifies donors (not libraries or cells), or add "
-            "donors; groups need at least compare.min_donors_per_arm donors each to be tested")
+        return [f"no disease group has two donors (donors per group: {counts}): the donor is the "
+                "unit of inference, so nothing can be compared and this dataset gets a descriptive "
+                "run (scores, composition, ligand/receptor/response maps, report). If "
+                f"{_author_column(entry, 'donor')} holds libraries or cells rather than donors, "
+                f"fix {key}.metadata.columns.donor"]
     return [f"disease group {g!r} has a single donor: its contrasts are reported as not tested"
             for g, n in donors.sort_index().items() if n == 1]

@@ -25,6 +25,8 @@ DATASET_FIGURES: tuple[FigureSpec, ...] = (
                "Overview"),
     FigureSpec("composition", "Cell-type composition per donor sample, donors grouped by disease.",
                "Overview"),
+    FigureSpec("signature_map", "Ligand, receptor and response scores of every axis per cell type, "
+               "averaged over donors (descriptive: no comparison).", "Overview"),
     FigureSpec("effect_heatmap", "Response-module effects (Hedges' g) per axis and cell type; stars "
                "mark BH-FDR; column labels give donors per arm.", "Comparisons"),
     FigureSpec("top_findings", "Strongest findings: one point per donor (the values the tests used).",

@@ -22,7 +22,7 @@ from neurokine.plot.networks import (
     network_figure,
     top_interactions_figure,
 )
-from neurokine.plot.overview import composition, dataset_overview
+from neurokine.plot.overview import composition, dataset_overview, signature_map
 from neurokine.settings import NetworkSettings
 
 
@@ -46,6 +46,8 @@ def dataset_figures(tables: DatasetTables, *, dataset: str, synthetic: bool, alp
                                              f"{dataset}: donors, cells and QC"),
         "composition": lambda: composition(tables.cell_counts, synthetic,
                                            f"{dataset}: cell-type composition per donor"),
+        "signature_map": lambda: signature_map(tables.donor_scores, synthetic,
+                                               f"{dataset}: who makes, senses and responds to each cytokine"),
         "effect_heatmap": lambda: effect_heatmaps(tables.tests, "response", alpha, synthetic,
                                                   f"{dataset}: response-module effects by disease"),
         "top_findings": lambda: top_findings_figure(

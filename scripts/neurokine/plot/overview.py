@@ -1,4 +1,5 @@
-"""Dataset overview figures: donors, cells, QC steps and cell-type composition."""
+"""Descriptive figures (no comparison needed): donors, cells, QC steps, cell-type composition and
+the per-cell-type map of ligand, receptor and response scores."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import seaborn as sns
 from matplotlib.patches import Patch
 
 from neurokine.plot.common import empty_panel, finish, group_order, jitter, sample_table
-from neurokine.plot.style import (
-    NEUTRAL_COLOUR,
-    group_colour,
-)
+from neurokine.plot.style import EFFECT_CMAP, NEUTRAL_COLOUR, NOT_TESTED_COLOUR, group_colour
+from neurokine.stats.compare import cell_weighted_means
 
 
 def dataset_overview(cell_counts: pd.DataFrame, qc_steps: pd.DataFrame, synthetic: bool,
@@ -104,3 +103,38 @@ def composition(cell_counts: pd.DataFrame, synthetic: bool, title: str) -> plt.F
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
                bbox_to_anchor=(0.5, 0.0), title="group (label colour)")
     return finish(fig, title, synthetic, bottom_inches=0.6)
+
+
+def signature_map(donor_scores: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
+    """Per module (ligand, receptor, response): mean score of each axis per cell type over donors,
+    centred per axis, so it shows which cell types make, sense and respond to each cytokine
+    without any comparison (what a descriptive run of one sample can say)."""
+    scores = donor_scores.astype({"axis": str, "cell_type": str, "module": str})
+    donor_means = cell_weighted_means(scores, ["module", "axis", "cell_type", "donor_id"], "mean_score")
+    means = donor_means.groupby(["module", "axis", "cell_type"], sort=True)["mean_score"].mean()
+    modules = [m for m in ("ligand", "receptor", "response") if m in set(scores["module"])]
+    if not modules:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        empty_panel(ax, "no signature was scored")
+        return finish(fig, title, synthetic)
+    types = sorted(scores["cell_type"].unique())
+    axes_ids = sorted(scores["axis"].unique())
+    panel_width = max(2.6, 1.2 + 0.32 * len(types))
+    fig, panels = plt.subplots(1, len(modules), squeeze=False, sharey=True,
+                               figsize=(1.6 + panel_width * len(modules),
+                                        max(4.5, 3.2 + 0.26 * len(axes_ids))))
+    for ax, module in zip(panels[0], modules, strict=True):
+        wide = means.loc[module].unstack("cell_type").reindex(index=axes_ids, columns=types)
+        centred = wide.sub(wide.mean(axis=1), axis=0)
+        limit = float(np.nanmax(np.abs(centred.to_numpy(dtype=float)), initial=0.0)) or 1.0
+        ax.set_facecolor(NOT_TESTED_COLOUR)
+        sns.heatmap(centred.astype(float), ax=ax, cmap=EFFECT_CMAP, vmin=-limit, vmax=limit,
+                    linewidths=0.4, linecolor="white", xticklabels=True, yticklabels=True,
+                    cbar_kws={"label": "score minus the axis mean", "orientation": "horizontal",
+                              "shrink": 0.8, "pad": 0.17 if len(types) > 4 else 0.12})
+        ax.set_title(module)
+        ax.set_xlabel("cell type")
+        ax.set_ylabel("cytokine axis" if module == modules[0] else "")
+        ax.tick_params(axis="y", rotation=0)
+    return finish(fig, f"{title}\nmean over donors of each sample's mean score; centred per axis; "
+                       "grey = not scored (too few genes)", synthetic)

@@ -24,8 +24,9 @@ from neurokine import SYNTHETIC_LABEL
 from neurokine.curated.axes import Axis
 from neurokine.plot.catalog import CAPTIONS
 from neurokine.plot.common import rank_findings
-from neurokine.settings import CompareSettings, NetworkSettings
+from neurokine.settings import CompareSettings, Contrast, NetworkSettings
 from neurokine.stats import network as nw
+from neurokine.stats.compare import applicable_contrasts
 from neurokine.validation import evaluation
 
 #: The Jinja templates shipped with the library.
@@ -149,8 +150,25 @@ def _figures(paths: Mapping[str, Path]) -> list[dict]:
              "uri": data_uri(Path(paths[name]).read_bytes(), "image/png")} for name in order]
 
 
-def render_section(section: DatasetSection, axes: Mapping[str, Axis], alpha: float) -> dict:
+def comparison_gaps(results: pd.DataFrame, cell_counts: pd.DataFrame | None,
+                    contrasts: Sequence[Contrast]) -> list[str]:
+    """Why no comparison was made for a dataset (empty when at least one test ran): no contrast
+    configured, none possible for its groups, or every stratum not tested (the reasons)."""
+    if (results["status"] == "tested").any():
+        return []
+    if not contrasts:
+        return ["compare.contrasts is empty: this is a descriptive run"]
+    groups = set(cell_counts["disease"].astype(str)) if cell_counts is not None else set()
+    usable, notes = applicable_contrasts(contrasts, groups)
+    if not usable:
+        return [f"none of the configured contrasts has both groups here ({note})" for note in notes]
+    reasons = results["reason"].dropna().astype(str)
+    return [f"every stratum was not tested; e.g. {reason}" for reason in reasons.value_counts().index[:3]]
+
+
+def render_section(section: DatasetSection, axes: Mapping[str, Axis], compare: CompareSettings) -> dict:
     """Everything one dataset section of the template needs, computed from its tables."""
+    alpha = compare.fdr_alpha
     tested = section.results[section.results["status"] == "tested"]
     net = section.network if section.network is not None else pd.DataFrame(columns=nw.NETWORK_COLUMNS)
     net_tested = net[net["status"] == "tested"]
@@ -189,6 +207,7 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], alpha: flo
         "downloads": [{"file": f"{section.dataset_id}_{name}", "label": label, "uri": uri}
                       for name, label, uri in downloads],
         "recovery": recovery, "network_recovery": network_recovery, "n_network_false": n_network_false,
+        "no_comparison": comparison_gaps(section.results, section.cell_counts, compare.contrasts),
     }
 
 
@@ -204,7 +223,7 @@ def render_report(*, title: str, sections: Sequence[DatasetSection], axes: Mappi
                                      autoescape=True, undefined=jinja2.StrictUndefined,
                                      keep_trailing_newline=True)
     environment.filters["num"] = _number
-    rendered = [render_section(s, axes, alpha) for s in sections]
+    rendered = [render_section(s, axes, compare) for s in sections]
     all_results = pd.concat([s.results for s in sections], ignore_index=True) if sections else None
     key_findings = (_records(top_findings(all_results, axes, alpha, limit=12))
                     if all_results is not None else [])
