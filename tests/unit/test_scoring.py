@@ -2,8 +2,8 @@
 
 `mean` == scanpy.tl.score_genes (same seed), `weighted` == decoupler ulm t-values, `ucell` ==
 pyUCell (missing genes skipped), on real PBMCs bundled with scanpy and on random sparse data;
-plus the block reading, thread count and bad-input behaviour of the engine itself, and the method
-registry as an extension point.
+plus the block reading, thread count and bad-input behaviour of the engine itself, its settings,
+and the method registry as an extension point.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-from neurokine.errors import InputError
+from neurokine.errors import ConfigError, InputError
 from neurokine.io.files import read_yaml
 from neurokine.scoring.engine import score_cells
 from neurokine.scoring.genestats import GeneStats, gene_statistics
@@ -318,6 +318,22 @@ def test_null_scores_use_the_method_of_the_real_scores(pbmc):
             per_cell = np.asarray(values.mean(axis=1)).ravel() + block.control[:, 1]
         np.testing.assert_allclose(null[:, 1, 1], (member @ per_cell) / n_cells, atol=1e-9)
         assert not np.allclose(null[:, 1, 1], (member @ block.real[:, 1]) / n_cells)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_take_every_config_key_as_given(repo):
+    scoring = read_yaml(repo / "config/config.yaml")["scoring"]
+    params = ScoringParams.from_config({**scoring, "n_null": 7, "ucell_max_rank": 300}, seed=5)
+    assert (params.method, params.n_null, params.max_rank, params.random_state) == (
+        scoring["method"], 7, 300, 5)
+    assert params.chunk_nnz == scoring["chunk_nnz"]
+    # a block without n_null once scored with no nulls at all (the schema promises 20)
+    without = {k: v for k, v in scoring.items() if k != "n_null"}
+    with pytest.raises(ConfigError) as info:
+        ScoringParams.from_config(without, seed=5)
+    assert info.value.field == "scoring.n_null"
 
 
 # --------------------------------------------------------------------------- the method registry
