@@ -161,7 +161,9 @@ def run_in_memory(args: argparse.Namespace) -> dict:
     _, matmul_s = timed(lambda: (X @ W).toarray(), repeat=rep)
     # For context: scipy on neurokine's own `mean` weights (set + control genes of every
     # signature), i.e. the same product the engine computes.
-    from neurokine.scoring.engine import MemoryRows, ScoringParams, plan_scoring
+    from neurokine.scoring.engine import plan_scoring
+    from neurokine.scoring.params import ScoringParams
+    from neurokine.scoring.rows import MemoryRows
 
     full = plan_scoring(MemoryRows(X), names, sets, ScoringParams())[0].weights.tocsc()
     _, matmul_full_s = timed(lambda: (X @ full).toarray(), repeat=rep)
@@ -248,7 +250,7 @@ def child(args: argparse.Namespace) -> dict:
     Imports happen before the clock starts (their memory still counts in the peak RSS).
     """
     if args.child == "score":
-        from neurokine.scoring.engine import ScoringParams
+        from neurokine.scoring.params import ScoringParams
         from neurokine.scoring.stream import score_and_aggregate
     else:
         import scanpy as sc

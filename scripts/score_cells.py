@@ -9,7 +9,7 @@ from neurokine.curated.axes import gene_sets
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import write_h5ad, write_tsv
 from neurokine.scoring import detection
-from neurokine.scoring.engine import ScoringParams
+from neurokine.scoring.params import ScoringParams
 from neurokine.scoring.stream import score_and_aggregate
 
 dataset = snakemake.wildcards.dataset

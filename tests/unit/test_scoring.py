@@ -2,11 +2,13 @@
 
 `mean` == scanpy.tl.score_genes (same seed), `weighted` == decoupler ulm t-values, `ucell` ==
 pyUCell (missing genes skipped), on real PBMCs bundled with scanpy and on random sparse data;
-plus the block reading, thread count and bad-input behaviour of the engine itself.
+plus the block reading, thread count and bad-input behaviour of the engine itself, its settings,
+and the method registry as an extension point.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -16,21 +18,16 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
-from neurokine.scoring.engine import (
-    GeneStats,
-    MemoryRows,
-    ScoringParams,
-    _Bins,
-    _control_positions,
-    build_plan,
-    build_weights,
-    control_genes,
-    expression_bins,
-    gene_means,
-    gene_statistics,
-    row_blocks,
-    score_cells,
-)
+from neurokine.io.files import read_yaml
+from neurokine.scoring.engine import score_cells
+from neurokine.scoring.genestats import GeneStats, gene_statistics
+from neurokine.scoring.methods import METHODS, register
+from neurokine.scoring.methods.base import GroupSums
+from neurokine.scoring.methods.linear import LinearMethod
+from neurokine.scoring.params import ScoringParams
+from neurokine.scoring.plan import build_plan
+from neurokine.scoring.rows import MemoryRows, row_blocks
+from neurokine.scoring.sampling import ExpressionBins, control_positions
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +54,20 @@ def scanpy_scores(adata, gene_sets, seed):
         sc.tl.score_genes(adata, genes, random_state=seed, score_name="ref")
         out[name] = adata.obs["ref"].to_numpy()
     return pd.DataFrame(out)
+
+
+def gene_means(matrix):
+    """Gene means through the engine's own first pass (default row blocks)."""
+    rows = MemoryRows(matrix)
+    names = pd.Index(np.arange(rows.shape[1]).astype(str))
+    return gene_statistics(rows, names, row_blocks(rows)).means
+
+
+def mean_plan(gene_sets, adata, min_coverage):
+    """The `mean` method's plan (no nulls) for gene sets on `adata`."""
+    rows = MemoryRows(adata.X)
+    stats = gene_statistics(rows, adata.var_names, row_blocks(rows))
+    return build_plan(gene_sets, adata.var_names, stats, ScoringParams(min_coverage=min_coverage))
 
 
 def random_log_matrix(n_cells, n_genes, density, seed):
@@ -102,30 +113,32 @@ def test_block_gene_sums_are_bit_identical_to_scipy(pbmc):
 
 
 def test_control_sampler_replays_scanpy_and_excludes_set_genes(pbmc):
-    means = gene_means(pbmc.X)
-    bins = expression_bins(means, pbmc.var_names, 25)
-    genes = pd.Index(["LYZ", "CST3", "IL7R"])
+    bins = ExpressionBins(gene_means(pbmc.X), pbmc.var_names, 25)
+    names = ["LYZ", "CST3", "IL7R"]
+    genes = pbmc.var_names.get_indexer(names)
     # bins of PBMC's 765 genes hold ~32 genes: draw 10 so the sampler (and the seed) matter
-    names = control_genes(genes, bins, 10, 3)
-    positions = _control_positions(pbmc.var_names.get_indexer(genes), _Bins(means, pbmc.var_names, 25),
-                                   10, 3)
-    assert set(pbmc.var_names[positions]) == set(names)
-    assert not set(names) & set(genes)  # a set gene drawn as a control is dropped, as scanpy does
-    assert set(control_genes(genes, bins, 10, 4)) != set(names)
+    controls = control_positions(genes, bins, 10, 3)
+    assert len(controls) and not set(controls) & set(genes)  # set genes are never controls
+    assert set(control_positions(genes, bins, 10, 4)) != set(controls)
     adata = pbmc.copy()
-    ours, _ = score_cells(pbmc.X, pbmc.var_names, {"s": list(genes)}, ctrl_size=10, random_state=3)
-    sc.tl.score_genes(adata, list(genes), ctrl_size=10, random_state=3, score_name="ref")
-    assert np.abs(ours["s"].to_numpy() - adata.obs["ref"].to_numpy()).max() < 1e-5
+    sc.tl.score_genes(adata, names, ctrl_size=10, random_state=3, score_name="ref")
+    reference = adata.obs["ref"].to_numpy()
+    # scanpy's score is the set mean minus the mean of its control genes: only scanpy's own
+    # draw of controls reproduces it
+    values = pbmc.X.astype(np.float64)
+    direct = (np.asarray(values[:, genes].mean(axis=1)).ravel()
+              - np.asarray(values[:, controls].mean(axis=1)).ravel())
+    assert np.abs(direct - reference).max() < 1e-5
+    ours, _ = score_cells(pbmc.X, pbmc.var_names, {"s": names}, ctrl_size=10, random_state=3)
+    assert np.abs(ours["s"].to_numpy() - reference).max() < 1e-5
 
 
 def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
-    weights, kept, coverage = build_weights(
-        {"ok": ["LYZ", "CST3"], "half": ["LYZ", "NOPE1", "NOPE2"], "none": ["NOPE3"]},
-        pbmc.var_names, gene_means(pbmc.X), ctrl_size=50, n_bins=25, random_state=0,
-        min_coverage=0.5)
-    assert kept == ["ok"]
-    assert weights.shape == (pbmc.n_vars, 1)
-    reasons = coverage.set_index("signature")["reason"]
+    plan = mean_plan({"ok": ["LYZ", "CST3"], "half": ["LYZ", "NOPE1", "NOPE2"], "none": ["NOPE3"]},
+                     pbmc, min_coverage=0.5)
+    assert plan.signatures == ["ok"]
+    assert plan.weights.shape == (pbmc.n_vars, 1)
+    reasons = plan.coverage.set_index("signature")["reason"]
     assert "below scoring.min_gene_coverage=0.5" in reasons["half"]
     assert reasons["none"] == "no gene of the signature is in the data"
     with caplog.at_level(logging.WARNING, logger="neurokine.scoring.engine"):
@@ -135,9 +148,7 @@ def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
 
 
 def test_weights_sum_to_zero_so_constant_cells_score_zero(pbmc):
-    weights, _, _ = build_weights({"a": ["LYZ", "CST3", "IL7R"]}, pbmc.var_names,
-                                  gene_means(pbmc.X), ctrl_size=50, n_bins=25, random_state=0,
-                                  min_coverage=0)
+    weights = mean_plan({"a": ["LYZ", "CST3", "IL7R"]}, pbmc, min_coverage=0).weights
     constant = sp.csr_matrix(np.full((2, pbmc.n_vars), 3.0))
     np.testing.assert_allclose((constant @ weights).toarray(), 0.0, atol=1e-12)
 
@@ -155,7 +166,7 @@ def test_matrix_layouts_are_converted_once_with_a_log_line(pbmc, caplog):
     reference, _ = score_cells(pbmc.X, pbmc.var_names, PBMC_SETS)
     for layout in (sp.csc_matrix(pbmc.X), sp.coo_matrix(pbmc.X), pbmc.X.toarray()):
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="neurokine.scoring.engine"):
+        with caplog.at_level(logging.INFO, logger="neurokine.scoring.checks"):
             scores, _ = score_cells(layout, pbmc.var_names, PBMC_SETS)
         assert "converting it to CSR once" in caplog.text
         np.testing.assert_allclose(scores.to_numpy(), reference.to_numpy(), rtol=0, atol=1e-12)
@@ -268,7 +279,7 @@ def test_null_signatures_are_size_and_expression_matched(pbmc):
     sets = {"monocyte": PBMC_SETS["monocyte"], "wide": list(pbmc.var_names[100:130])}
     params = ScoringParams(n_null=15, random_state=9)
     plan = build_plan(sets, pbmc.var_names, stats, params)
-    bins = _Bins(stats.means, pbmc.var_names, params.n_bins)
+    bins = ExpressionBins(stats.means, pbmc.var_names, params.n_bins)
     position = {g: i for i, g in enumerate(pbmc.var_names)}
     for name, genes in sets.items():
         present = [position[g] for g in genes if g in position]
@@ -297,11 +308,9 @@ def test_null_scores_use_the_method_of_the_real_scores(pbmc):
         plan = build_plan(PBMC_SETS, pbmc.var_names, stats,
                           ScoringParams(method=method, n_null=4, random_state=2))
         block = plan.score_block(rows.read(0, pbmc.n_obs))
-        if method == "weighted":
-            null = (member @ block.null.reshape(pbmc.n_obs, -1)).reshape(2, 3, 4) / n_cells[:, None, None]
-        else:
-            control = None if block.control is None else member @ block.control
-            null = plan.null_group_means((member @ block.basis).toarray(), control, n_cells)
+        sums = GroupSums()
+        sums.add(member, block)
+        null = plan.null_group_means(sums, n_cells)
         genes = plan.null_sets.iloc[5]["genes"].split(",")  # signature 1 (b_cell), null 1
         direct, _ = score_cells(pbmc.X, pbmc.var_names, {"null": genes}, method=method)
         per_cell = direct["null"].to_numpy()
@@ -310,3 +319,68 @@ def test_null_scores_use_the_method_of_the_real_scores(pbmc):
             per_cell = np.asarray(values.mean(axis=1)).ravel() + block.control[:, 1]
         np.testing.assert_allclose(null[:, 1, 1], (member @ per_cell) / n_cells, atol=1e-9)
         assert not np.allclose(null[:, 1, 1], (member @ block.real[:, 1]) / n_cells)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_scoring_params_take_every_setting_as_validated():
+    from conftest import demo_settings
+
+    settings = dataclasses.replace(demo_settings().scoring, n_null=7, ucell_max_rank=300)
+    params = ScoringParams.from_settings(settings, seed=5)
+    assert (params.method, params.n_null, params.max_rank, params.random_state) == (
+        settings.method, 7, 300, 5)
+    assert (params.chunk_nnz, params.min_coverage) == (settings.chunk_nnz, settings.min_gene_coverage)
+
+
+# --------------------------------------------------------------------------- the method registry
+
+
+class SumMethod(LinearMethod):
+    """The plain sum of a set's values: a fourth method is one class like this, registered."""
+
+    name = "sum"
+
+    def gene_weight(self, n_genes, params):
+        return 1.0
+
+
+@pytest.fixture
+def sum_method():
+    """SumMethod registered for one test, then removed again."""
+    method = register(SumMethod())
+    yield method
+    del METHODS[method.name]
+
+
+def test_a_registered_method_scores_through_the_engine_with_nulls(sum_method):
+    matrix = random_log_matrix(40, 30, 0.3, 4)
+    names = pd.Index([f"G{i}" for i in range(30)])
+    sets = {"a": ["G1", "G4", "G9", "MISSING"], "b": list(names[10:20])}
+    ours, coverage = score_cells(matrix, names, sets, method="sum")
+    for name, genes in sets.items():
+        present = names.get_indexer([g for g in genes if g in names])
+        expected = np.asarray(matrix[:, present].astype(np.float64).sum(axis=1)).ravel()
+        np.testing.assert_allclose(ours[name].to_numpy(), expected, rtol=1e-12)
+    assert (coverage["method"] == "sum").all()
+    # the nulls of a linear method come for free: group means from group sums
+    rows = MemoryRows(matrix)
+    stats = gene_statistics(rows, names, row_blocks(rows))
+    plan = build_plan(sets, names, stats, ScoringParams(method="sum", n_null=3, random_state=1))
+    halves = np.arange(40) % 2
+    member = sp.csr_matrix((np.ones(40), (halves, np.arange(40))))
+    sums = GroupSums()
+    sums.add(member, plan.score_block(rows.read(0, 40)))
+    null = plan.null_group_means(sums, np.bincount(halves).astype(float))
+    row = plan.null_sets.iloc[4]  # signature b, null 1
+    drawn = names.get_indexer(row.genes.split(","))
+    direct = np.asarray(matrix[:, drawn].astype(np.float64).sum(axis=1)).ravel()
+    np.testing.assert_allclose(null[:, 1, 1], (member @ direct) / np.bincount(halves), rtol=1e-12)
+    with pytest.raises(ValueError, match="already registered"):
+        register(SumMethod())
+
+
+def test_the_config_schema_offers_exactly_the_registered_methods(repo):
+    schema = read_yaml(repo / "workflow/schemas/config.schema.yaml")
+    assert schema["properties"]["scoring"]["properties"]["method"]["enum"] == list(METHODS)

@@ -14,14 +14,11 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from neurokine.scoring.engine import (
-    MemoryRows,
-    ScoringParams,
-    build_plan,
-    gene_statistics,
-    row_blocks,
-    score_cells,
-)
+from neurokine.scoring.engine import score_cells
+from neurokine.scoring.genestats import gene_statistics
+from neurokine.scoring.params import ScoringParams
+from neurokine.scoring.plan import build_plan
+from neurokine.scoring.rows import MemoryRows, row_blocks
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -16,6 +16,7 @@ from neurokine import api
 from neurokine.io import annotate, fetch, registry
 from neurokine.io.loaders import load_dataset
 from neurokine.scoring import engine
+from neurokine.scoring.params import ScoringParams
 from neurokine.settings import Settings
 from neurokine.stats import composition, enrichment, network
 from neurokine.stats.compare import compare_groups
@@ -118,6 +119,21 @@ NO_CODE_DEFAULT = {"max_mem_mb", "scoring.n_null", "compare.fdr_alpha", "compare
                    "compare.enrichment.min_size", "compare.enrichment.max_size",
                    "network.min_ligand_fraction", "network.min_receptor_fraction",
                    "network.top_edges", "fetch.lock_file"}
+
+
+#: Library defaults that differ from the schema on purpose: (key, callable, parameter, value, why).
+DELIBERATE_DIFFERENCES = [
+    ("scoring.min_gene_coverage", engine.score_cells, "min_coverage", 0.0,
+     "the engine call equals scanpy.tl.score_genes, which scores whatever genes are present"),
+    ("scoring.n_null", ScoringParams, "n_null", 0,
+     "a plain engine call scores no null signatures; the workflow passes the setting"),
+]
+
+
+@pytest.mark.parametrize(("key", "function", "name", "value", "why"), DELIBERATE_DIFFERENCES,
+                         ids=[d[0] for d in DELIBERATE_DIFFERENCES])
+def test_deliberate_differences_stay_as_documented(key, function, name, value, why):
+    assert key in SCHEMA_DEFAULTS and parameter_default(function, name) == value, why
 
 
 @pytest.mark.parametrize(("key", "function", "name"), CODE_DEFAULTS,

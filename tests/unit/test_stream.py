@@ -17,7 +17,9 @@ from neurokine.errors import InputError
 from neurokine.io.files import write_h5ad
 from neurokine.io.prepare import normalize
 from neurokine.scoring import aggregate, detection
-from neurokine.scoring.engine import BackedRows, ScoringParams, score_cells
+from neurokine.scoring.engine import score_cells
+from neurokine.scoring.params import ScoringParams
+from neurokine.scoring.rows import BackedRows
 from neurokine.scoring.stream import score_and_aggregate
 
 PARAMS = ScoringParams(method="mean", random_state=4, min_coverage=0.5, n_null=5, chunk_nnz=60_000)
@@ -156,7 +158,7 @@ def test_csc_and_dense_files_give_the_same_scores(prepared, on_disk, curated, tm
         path = tmp_path / f"{message.split()[-1]}.h5ad"
         other.write_h5ad(path)
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="neurokine.scoring.engine"):
+        with caplog.at_level(logging.INFO, logger="neurokine.scoring.rows"):
             result = run(path, curated, tmp_path / message.split()[-1])
         assert message in caplog.text
         pd.testing.assert_frame_equal(result.donor_scores, reference)

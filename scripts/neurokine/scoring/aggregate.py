@@ -11,11 +11,18 @@ pass aggregates without ever holding the matrix (tests check that both agree).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from neurokine.scoring.checks import as_csr
+from neurokine.scoring.methods.base import BlockScores, GroupSums
+
+if TYPE_CHECKING:
+    from neurokine.scoring.plan import ScoringPlan
 
 #: Per-cell obs columns carried to the sample level when a dataset has them.
 SAMPLE_COLUMNS = ("dataset_id", "sample_id", "donor_id", "tissue", "disease")
@@ -98,8 +105,8 @@ def gene_detection(adata: ad.AnnData, genes: Sequence[str]) -> pd.DataFrame:
     member = indicator(codes, len(groups))
     n_cells = np.asarray(member.sum(axis=1)).ravel()[:, None]
     columns = adata.var_names.get_indexer(present)
-    expression = sp.csr_matrix(adata.X)[:, columns]
-    counts = sp.csr_matrix(adata.layers["counts"])[:, columns]
+    expression = as_csr(adata.X, "gene_detection", "X")[:, columns]
+    counts = as_csr(adata.layers["counts"], "gene_detection", "layers/counts")[:, columns]
     sums = np.asarray((member @ expression).todense())
     expressing = np.asarray((member @ (counts > 0).astype(np.float64)).todense())
     return _gene_table(groups, n_cells.ravel(), present, sums, expressing)
@@ -122,7 +129,8 @@ def pseudobulk(adata: ad.AnnData) -> ad.AnnData:
     """Summed raw counts per sample x cell type, with group metadata in obs."""
     groups, codes = group_index(adata.obs)
     member = indicator(codes, len(groups))
-    summed = sp.csr_matrix(member @ sp.csr_matrix(adata.layers["counts"], dtype=np.float64))
+    counts = as_csr(adata.layers["counts"], "pseudobulk", "layers/counts").astype(np.float64)
+    summed = sp.csr_matrix(member @ counts)
     n_cells = np.asarray(member.sum(axis=1)).ravel()
     return _pseudobulk_anndata(groups, n_cells, summed, adata.obs, adata.var_names)
 
@@ -162,7 +170,7 @@ class StreamingAggregate:
         position = {g: j for j, g in enumerate(self.genes)}
         self.complex_columns = [[position[g] for g in c] for c in self.complexes]
         self.score_sums = np.zeros((n_groups, len(self.signatures)))
-        self.null_sums = self.basis_sums = self.control_sums = None
+        self.null_parts = GroupSums()
         self.value_sums = np.zeros((n_groups, len(self.genes)))
         self.value_expressing = np.zeros((n_groups, len(self.genes)))
         self.count_expressing = np.zeros((n_groups, len(self.genes)))
@@ -170,21 +178,13 @@ class StreamingAggregate:
         self.bulk = sp.csr_matrix((n_groups, len(self.var_names)), dtype=np.int64)
 
     def add(self, start: int, stop: int, values: sp.csr_matrix, counts: sp.csr_matrix | None,
-            scores) -> None:
-        """Add the cells start:stop: normalized values, raw counts (optional) and their
-        `neurokine.scoring.engine.BlockScores`."""
+            scores: BlockScores) -> None:
+        """Add the cells start:stop: normalized values, raw counts (optional) and their scores."""
         codes = self.codes[start:stop]
         member = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
                                shape=(len(self.groups), len(codes)))
         self.score_sums += member @ scores.real
-        for name, part in (("null_sums", None if scores.null is None else
-                            scores.null.reshape(len(codes), -1)),
-                           ("basis_sums", scores.basis), ("control_sums", scores.control)):
-            if part is not None:
-                total = member @ part
-                total = total.toarray() if sp.issparse(total) else np.asarray(total)
-                current = getattr(self, name)
-                setattr(self, name, total if current is None else current + total)
+        self.null_parts.add(member, scores)
         dense = values[:, self.gene_columns].toarray().astype(np.float64)
         on = dense > 0
         self.value_sums += member @ dense
@@ -220,16 +220,13 @@ class StreamingAggregate:
         """Summed raw counts per group (as `pseudobulk`)."""
         return _pseudobulk_anndata(self.groups, self.n_cells, self.bulk, self.obs, self.var_names)
 
-    def null_calibration(self, plan) -> pd.DataFrame:
+    def null_calibration(self, plan: ScoringPlan) -> pd.DataFrame:
         """Each group's mean score against the same group's means of its null signatures."""
-        k, n_null = len(self.signatures), self.n_null
         observed = self.score_sums / self.n_cells[:, None]
-        if not n_null:
-            null = np.zeros((len(self.groups), k, 0))
-        elif self.null_sums is not None:
-            null = (self.null_sums / self.n_cells[:, None]).reshape(len(self.groups), k, n_null)
+        if self.n_null:
+            null = plan.null_group_means(self.null_parts, self.n_cells)
         else:
-            null = plan.null_group_means(self.basis_sums, self.control_sums, self.n_cells)
+            null = np.zeros((len(self.groups), len(self.signatures), 0))
         return calibration_table(self.groups, self.n_cells, self.signatures, observed, null,
                                  self.obs)
 

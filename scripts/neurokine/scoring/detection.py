@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from neurokine.errors import InputError
+from neurokine.scoring.checks import as_csr
 
 MODULE_NAMES: tuple[str, ...] = ("ligand", "receptor")
 
@@ -51,14 +52,6 @@ def axis_features(axes: Iterable) -> list[Feature]:
     return features
 
 
-def _as_csr(matrix: sp.spmatrix | sp.sparray, source: str) -> sp.csr_matrix:
-    """Accept a CSR/CSC sparse matrix (dense input is refused: it defeats the purpose)."""
-    if not sp.issparse(matrix):
-        raise InputError(source, "X", "expression matrix is dense",
-                         "pass a scipy.sparse CSR matrix (AnnData .X after prepare is CSR)")
-    return sp.csr_matrix(matrix)
-
-
 def _gene_columns(matrix: sp.csr_matrix, var_names: Sequence[str],
                   genes: Iterable[str]) -> tuple[sp.csc_matrix, dict[str, int]]:
     """Extract the columns of the present genes as CSC, with gene -> column position."""
@@ -84,7 +77,7 @@ def _measurable(features: Sequence[Feature], columns: dict[str, int]) -> list[li
 def cell_detection(matrix: sp.spmatrix | sp.sparray, var_names: Sequence[str],
                    features: Sequence[Feature]) -> pd.DataFrame:
     """Per cell and feature: max over complexes of the min subunit value (NaN if unmeasurable)."""
-    csr = _as_csr(matrix, "cell_detection")
+    csr = as_csr(matrix, "cell_detection", "X", dense_ok=False)
     sub, columns = _gene_columns(csr, var_names, (g for f in features for g in f.genes))
     out = np.full((csr.shape[0], len(features)), np.nan, dtype=np.float32)
     for k, complexes in enumerate(_measurable(features, columns)):
@@ -126,7 +119,7 @@ def group_detection(matrix: sp.spmatrix | sp.sparray, var_names: Sequence[str],
     ``fraction_all_subunits`` is the fraction of cells that express every subunit of the best
     complex themselves (max over complexes). Unmeasurable features get NaN and a reason.
     """
-    csr = _as_csr(matrix, "group_detection")
+    csr = as_csr(matrix, "group_detection", "X", dense_ok=False)
     if len(groups) != csr.shape[0]:
         raise InputError("group_detection", "groups", f"{len(groups)} rows for "
                          f"{csr.shape[0]} cells", "pass one grouping row per cell (obs order)")

@@ -23,16 +23,12 @@ from neurokine.errors import InputError
 from neurokine.io.files import atomic_path
 from neurokine.scoring import kernels
 from neurokine.scoring.aggregate import StreamingAggregate, cell_counts
+from neurokine.scoring.checks import check_counts, check_var_names
 from neurokine.scoring.detection import Feature, cell_detection
-from neurokine.scoring.engine import (
-    BackedRows,
-    GeneSets,
-    ScoringParams,
-    check_counts,
-    check_var_names,
-    iter_scores,
-    plan_scoring,
-)
+from neurokine.scoring.engine import iter_scores, plan_scoring
+from neurokine.scoring.params import ScoringParams
+from neurokine.scoring.plan import GeneSets
+from neurokine.scoring.rows import BackedRows
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +86,22 @@ def read_obs_var(handle: h5py.File, source: str) -> tuple[pd.DataFrame, pd.Index
     return obs, check_var_names(var.index, source)
 
 
+def open_prepared(handle: h5py.File, source: str, counts_key: str | None) -> tuple[
+        pd.DataFrame, pd.Index, BackedRows, BackedRows | None]:
+    """obs, gene names, X and (unless `counts_key` is None) the raw counts of a prepared .h5ad."""
+    obs, var_names = read_obs_var(handle, source)
+    for column in ("sample_id", "cell_type"):
+        if column not in obs.columns:
+            raise InputError(source, f"obs.{column}", "required column is missing",
+                             "score the prepared .h5ad of the workflow")
+    values = BackedRows(handle, "X", source)
+    counts = None if counts_key is None else BackedRows(handle, counts_key, source)
+    if counts is not None and counts.shape != values.shape:
+        raise InputError(source, counts_key, f"shape {counts.shape} differs from X "
+                         f"{values.shape}", "keep raw counts aligned with X")
+    return obs, var_names, values, counts
+
+
 def score_and_aggregate(path: str | os.PathLike[str], gene_sets: GeneSets, features: Sequence[Feature],
                         lr_genes: Sequence[str], params: ScoringParams, *,
                         cell_scores_path: str | os.PathLike[str] | None = None,
@@ -108,16 +120,7 @@ def score_and_aggregate(path: str | os.PathLike[str], gene_sets: GeneSets, featu
     ok = False
     try:
         with h5py.File(path, "r") as handle:
-            obs, var_names = read_obs_var(handle, source)
-            for column in ("sample_id", "cell_type"):
-                if column not in obs.columns:
-                    raise InputError(source, f"obs.{column}", "required column is missing",
-                                     "score the prepared .h5ad of the workflow")
-            values = BackedRows(handle, "X", source)
-            counts = None if counts_key is None else BackedRows(handle, counts_key, source)
-            if counts is not None and counts.shape != values.shape:
-                raise InputError(source, counts_key, f"shape {counts.shape} differs from X "
-                                 f"{values.shape}", "keep raw counts aligned with X")
+            obs, var_names, values, counts = open_prepared(handle, source, counts_key)
             plan, _stats = plan_scoring(values, var_names, gene_sets, params)
             if plan.n_signatures == 0:
                 raise InputError(source, "signatures", "no signature could be scored (see the "
@@ -141,7 +144,7 @@ def score_and_aggregate(path: str | os.PathLike[str], gene_sets: GeneSets, featu
                     writers["detection"].write(detected.set_axis(index, axis=0))
                 n_blocks += 1
             log.info("scored %d cells x %d signatures (%s, %d nulls each) in %d blocks",
-                     values.shape[0], plan.n_signatures, params.method, params.n_null, n_blocks)
+                     values.shape[0], plan.n_signatures, plan.method.name, params.n_null, n_blocks)
         result = StreamResult(
             coverage=plan.coverage, null_sets=plan.null_sets,
             donor_scores=aggregate.donor_scores(), cell_counts=cell_counts(obs, cell_types),
