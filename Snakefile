@@ -28,6 +28,7 @@ DATASETS = REGISTRY.selected
 
 ##### stages #####
 include: "workflow/rules/check.smk"
+include: "workflow/rules/shards.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/load.smk"

@@ -63,6 +63,13 @@ class SimulationSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShardingSettings:
+    """How a dataset is split into shards of whole samples (config `sharding`)."""
+
+    max_cells: int
+
+
+@dataclasses.dataclass(frozen=True)
 class PrepareSettings:
     """QC thresholds and normalization (config `qc` and `normalize`)."""
 
@@ -165,6 +172,7 @@ class Settings:
     seed: int
     max_mem_mb: int
     report_title: str
+    sharding: ShardingSettings
     simulation: SimulationSettings | None
     prepare: PrepareSettings
     scoring: ScoringSettings
@@ -180,6 +188,7 @@ class Settings:
         return cls(
             seed=config["seed"], max_mem_mb=config["max_mem_mb"],
             report_title=config["report"]["title"],
+            sharding=ShardingSettings(**config["sharding"]),
             simulation=SimulationSettings.from_config(simulation) if simulation else None,
             prepare=PrepareSettings.from_config(config),
             scoring=ScoringSettings(**config["scoring"]),

@@ -65,10 +65,10 @@ def test_calibration_table_by_hand():
     from neurokine.scoring.aggregate import calibration_table
 
     groups = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"]})
-    obs = pd.DataFrame({"sample_id": ["s1", "s2"], "cell_type": ["T", "T"], "disease": ["MS", "control"]})
+    samples = pd.DataFrame({"sample_id": ["s1", "s2"], "disease": ["MS", "control"]})
     observed = np.array([[3.0], [0.5]])
     null = np.array([[[0.0, 1.0, 2.0]], [[0.0, 1.0, 2.0]]])  # mean 1, sd 1
-    table = calibration_table(groups, np.array([10, 20]), ["A.response"], observed, null, obs)
+    table = calibration_table(groups, np.array([10, 20]), ["A.response"], observed, null, samples)
     first, second = table.iloc[0], table.iloc[1]
     assert (first["null_mean"], first["null_sd"], first["null_z"]) == (1.0, 1.0, 2.0)
     assert first["null_p_upper"] == 1 / 4 and first["null_p_lower"] == 1.0
@@ -80,10 +80,10 @@ def test_calibration_counts_last_bit_differences_as_ties():
     from neurokine.scoring.aggregate import calibration_table
 
     groups = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"]})
-    obs = pd.DataFrame({"sample_id": ["s1"], "cell_type": ["T"], "disease": ["MS"]})
+    samples = pd.DataFrame({"sample_id": ["s1"], "disease": ["MS"]})
     observed = np.array([[-0.3]])
     # Two nulls equal to the observed mean up to summation-order rounding, one clearly below.
     null = np.array([[[np.nextafter(-0.3, 0.0), np.nextafter(-0.3, -1.0), -0.9]]])
-    row = calibration_table(groups, np.array([3]), ["A.ligand"], observed, null, obs).iloc[0]
+    row = calibration_table(groups, np.array([3]), ["A.ligand"], observed, null, samples).iloc[0]
     assert row["null_p_upper"] == 3 / 4  # both near-equal nulls count as at least as large
     assert row["null_p_lower"] == 1.0  # ...and as at most as large

@@ -11,6 +11,7 @@ try:
     from neurokine.settings import Settings
     from neurokine.workflow import paths
     from neurokine.workflow.config import check_contrasts, validate_config
+    from neurokine.workflow.shards import shard_ids, shard_size
 except ModuleNotFoundError as missing:
     raise ModuleNotFoundError(
         f"{missing}. The neurokine library is not installed in this Python environment: run "
@@ -19,6 +20,12 @@ except ModuleNotFoundError as missing:
 
 # The repository root, whether the run starts from ./Snakefile or from workflow/Snakefile.
 REPO = Path(workflow.current_basedir).parents[1]
+
+
+# Shard ids are numbers (001, 002, ...); dataset ids are registry identifiers.
+wildcard_constraints:
+    shard=r"\d+",
+    dataset=r"[A-Za-z][A-Za-z0-9_]*",
 
 
 def repo_path(path):
@@ -65,9 +72,26 @@ def synthetic_datasets():
 
 
 def raw_counts(wildcards):
-    """The harmonized raw-count AnnData of a dataset: simulated or loaded from downloads."""
-    return (paths.SIMULATED if is_simulated(wildcards.dataset) else paths.LOADED).format(
-        dataset=wildcards.dataset)
+    """The harmonized raw counts of a shard: its simulated file, or the dataset's loaded file
+    (of which the shard jobs read only their samples' rows)."""
+    if is_simulated(wildcards.dataset):
+        return paths.SIMULATED.format(dataset=wildcards.dataset, shard=wildcards.shard)
+    return paths.LOADED.format(dataset=wildcards.dataset)
+
+
+##### shards (workflow/rules/shards.smk writes each dataset's plan, a checkpoint) #####
+
+
+def dataset_shards(dataset):
+    """Shard ids of a dataset in plan order (known once its plan is written)."""
+    return shard_ids(checkpoints.plan_shards.get(dataset=dataset).output.plan)
+
+
+def every_shard(template):
+    """Input function: `template` for every shard of the job's dataset, in plan order."""
+    def inputs(wildcards):
+        return paths.per_shard(template, wildcards.dataset, dataset_shards(wildcards.dataset))
+    return inputs
 
 
 def dataset_figure_outputs():

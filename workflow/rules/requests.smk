@@ -50,6 +50,49 @@ def runtime_min(per_input_mb, minimum_min):
     return request
 
 
+##### per-shard jobs: sized from the shard plan (cells, stored counts and genes of the shard) #####
+
+
+def planned_shard(wildcards):
+    """Cells, stored counts and genes of the job's shard, from its dataset's shard plan.
+
+    Shard jobs exist only once the plan (a checkpoint) is written, so it is there to read.
+    """
+    return shard_size(paths.SHARD_PLAN.format(dataset=wildcards.dataset), wildcards.shard)
+
+
+def shard_mem_mb(bytes_per_count, base_mb, dense_bytes_per_cell_gene=0):
+    """Memory request of a shard job: a fixed part (interpreter, libraries, one row block),
+    bytes per stored count of the shard, and for the simulator the dense arrays of its largest
+    donor (cells x genes); grows with each retry, capped."""
+    def request(wildcards, attempt):
+        size = planned_shard(wildcards)
+        dense = dense_bytes_per_cell_gene * size.largest_sample_cells * size.n_genes
+        return capped_mem_mb((base_mb + (bytes_per_count * size.nnz + dense) / 2**20) * attempt)
+    return request
+
+
+def shard_runtime_min(minutes_per_1e8_counts, minimum_min):
+    """Runtime request (minutes) of a shard job from the shard's stored counts, per retry."""
+    def request(wildcards, attempt):
+        size = planned_shard(wildcards)
+        return int(max(minimum_min, minutes_per_1e8_counts * size.nnz / 1e8) * attempt)
+    return request
+
+
+def shard_threads(per_thread_mb, max_threads):
+    """One thread per shard job when the dataset has several shards (the jobs themselves fill
+    the cores); a single shard gets threads by input size, as threads_for_input."""
+    by_input = threads_for_input(per_thread_mb, max_threads)
+
+    def request(wildcards, input):
+        plan = Path(paths.SHARD_PLAN.format(dataset=wildcards.dataset))
+        if plan.is_file() and len(shard_ids(plan)) > 1:
+            return 1
+        return by_input(wildcards, input)
+    return request
+
+
 def simulated_cells_x_genes():
     """Upper bound of the simulated matrix size (cells x genes) from config `simulation`."""
     simulation = SETTINGS.simulation

@@ -105,6 +105,26 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         frame.to_parquet(tmp, index=True, compression="zstd")
 
 
+def write_npz(arrays: dict, path: str | os.PathLike[str]) -> None:
+    """Write named numpy arrays (numbers or fixed-width text, never objects) atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def read_npz(path: str | os.PathLike[str]) -> dict:
+    """Read the arrays `write_npz` wrote (no pickled objects are ever loaded)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), "file", f"cannot be read as .npz ({exc})",
+                         "re-create it by re-running the rule that writes it") from exc
+
+
 def read_yaml(path: str | os.PathLike[str]) -> object:
     """Parse a YAML file safely (no arbitrary objects), naming the file on a syntax error."""
     try:

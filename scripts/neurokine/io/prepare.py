@@ -99,8 +99,13 @@ def keep_cells(adata: ad.AnnData, keep: np.ndarray) -> ad.AnnData:
     return ad.AnnData(X=adata.X[rows], obs=obs, var=adata.var.copy(), uns=copy.deepcopy(adata.uns))
 
 
-def apply_qc(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[ad.AnnData, pd.DataFrame]:
-    """Filter cells step by step, then genes; return the filtered data and a cells-kept table."""
+def qc_cells(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[np.ndarray, pd.DataFrame,
+                                                                     pd.DataFrame]:
+    """Cells kept by the cell filters, the cells-kept table per sample and step, QC metrics.
+
+    Every decision is per cell, so a shard of whole samples gets its own samples' rows of the
+    table the whole dataset would give.
+    """
     metrics = qc_metrics(adata)
     keep = np.ones(adata.n_obs, dtype=bool)
     samples = adata.obs["sample_id"].astype(str).to_numpy()
@@ -123,25 +128,51 @@ def apply_qc(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[ad.AnnData
         values = metrics[metric].to_numpy()
         keep &= values >= threshold if op == ">=" else values <= threshold
         record(order, step, threshold)
+    return keep, pd.DataFrame(rows), metrics
+
+
+def genes_kept(cells_per_gene: np.ndarray, thresholds: PrepareSettings) -> np.ndarray:
+    """Genes detected in enough of the kept cells (counted over the whole dataset)."""
+    return np.asarray(cells_per_gene) >= thresholds.min_cells_per_gene
+
+
+def filter_cells_and_genes(adata: ad.AnnData, keep: np.ndarray, metrics: pd.DataFrame,
+                           gene_mask: np.ndarray) -> ad.AnnData:
+    """The kept cells (with their QC metrics in obs) and kept genes of `adata`."""
     filtered = keep_cells(adata, keep)
     filtered.obs = filtered.obs.join(metrics.loc[filtered.obs_names])
-    genes_kept = cells_per_gene(sp.csr_matrix(filtered.X)) >= thresholds.min_cells_per_gene
-    if not genes_kept.all():  # slicing columns copies the whole matrix, so only when needed
-        filtered = filtered[:, genes_kept].copy()
+    if not gene_mask.all():  # slicing columns copies the whole matrix, so only when needed
+        filtered = filtered[:, gene_mask].copy()
+    return filtered
+
+
+def no_cell_passed() -> InputError:
+    """The error of a dataset whose cells all fail QC."""
+    return InputError("config", "qc", "no cell passed the QC thresholds",
+                      "relax qc thresholds (see results/prepared/<dataset>/qc_steps.tsv)")
+
+
+def apply_qc(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Filter cells step by step, then genes; return the filtered data and a cells-kept table."""
+    keep, table, metrics = qc_cells(adata, thresholds)
+    counted = cells_per_gene(sp.csr_matrix(adata.X), keep)
+    filtered = filter_cells_and_genes(adata, keep, metrics, genes_kept(counted, thresholds))
     if filtered.n_obs == 0:
-        raise InputError("config", "qc", "no cell passed the QC thresholds",
-                         "relax qc thresholds (see results/prepared/<dataset>/qc_steps.tsv)")
-    table = pd.DataFrame(rows)
+        raise no_cell_passed()
     table["genes_kept"] = filtered.n_vars
     return filtered, table
 
 
-def cells_per_gene(matrix: sp.csr_matrix) -> np.ndarray:
-    """Number of cells with a non-zero count, per gene, counted slice by slice."""
+def cells_per_gene(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> np.ndarray:
+    """Number of cells with a non-zero count, per gene, counted slice by slice (only the cells
+    where the boolean `rows` is True, when given)."""
     counts = np.zeros(matrix.shape[1], dtype=np.int64)
     for start in range(0, matrix.nnz, CHECK_CHUNK):
-        stop = start + CHECK_CHUNK
+        stop = min(start + CHECK_CHUNK, matrix.nnz)
         nonzero = matrix.data[start:stop] != 0
+        if rows is not None:
+            owner = np.searchsorted(matrix.indptr, np.arange(start, stop), side="right") - 1
+            nonzero &= rows[owner]
         counts += np.bincount(matrix.indices[start:stop][nonzero], minlength=matrix.shape[1])
     return counts
 
@@ -171,3 +202,58 @@ def normalize(adata: ad.AnnData, target_sum: float) -> ad.AnnData:
     adata.X = normalized
     adata.layers["counts"] = counts
     return adata
+
+
+# --------------------------------------------------------------------------- shards
+# QC runs in two rounds when a dataset is split into shards of whole samples: the cell filters
+# are per cell (one job per shard), but the gene filter counts cells per gene over the whole
+# dataset, so the shards' counts are added up first (`gather_qc`) and every shard then keeps the
+# same genes and normalizes its own cells (`prepare_shard`). One shard gives exactly `apply_qc`.
+
+
+def qc_shard(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[dict[str, np.ndarray],
+                                                                      pd.DataFrame]:
+    """Cell QC of one shard: its record (cells kept, kept cells per gene, gene names) and its
+    samples' rows of the cells-kept table."""
+    keep, table, _metrics = qc_cells(adata, thresholds)
+    record = {"keep": keep, "cells_per_gene": cells_per_gene(sp.csr_matrix(adata.X), keep),
+              "var_names": np.asarray(adata.var_names, dtype=str)}
+    return record, table
+
+
+def gather_qc(records: list[dict[str, np.ndarray]], tables: list[pd.DataFrame],
+              thresholds: PrepareSettings, sources: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The dataset's cells-kept table and gene list (`gene`, `cells_detected`, `kept`, in the
+    data's gene order) from every shard's QC record, added up in plan order."""
+    names = records[0]["var_names"]
+    counted = np.zeros(len(names), dtype=np.int64)
+    for record, source in zip(records, sources, strict=True):
+        if not np.array_equal(record["var_names"], names):
+            raise InputError(source, "var_names", f"differ from the first shard's ({sources[0]})",
+                             "every shard of a dataset must have the same genes in the same order")
+        counted += record["cells_per_gene"]
+    if sum(int(r["keep"].sum()) for r in records) == 0:
+        raise no_cell_passed()
+    kept = genes_kept(counted, thresholds)
+    table = pd.concat(tables, ignore_index=True)
+    table["genes_kept"] = int(kept.sum())
+    genes = pd.DataFrame({"position": np.arange(len(names)), "gene": names.astype(object),
+                          "cells_detected": counted, "kept": kept})
+    return table, genes
+
+
+def prepare_shard(adata: ad.AnnData, record: dict[str, np.ndarray], genes: pd.DataFrame,
+                  settings: PrepareSettings, source: str) -> ad.AnnData:
+    """One shard's kept cells and the dataset's kept genes, normalized (as `apply_qc` then
+    `normalize` would give for these cells)."""
+    names = np.asarray(adata.var_names, dtype=str)
+    if len(record["keep"]) != adata.n_obs or not np.array_equal(record["var_names"], names):
+        raise InputError(source, "cells", "differ from the shard's QC record",
+                         "re-run the shard's QC (its inputs changed after it ran)")
+    ordered = genes.sort_values("position")
+    if not np.array_equal(ordered["gene"].to_numpy(dtype=str), names):
+        raise InputError(source, "var_names", "differ from the dataset's gene list",
+                         "re-run the QC gather (every shard must have the same genes)")
+    filtered = filter_cells_and_genes(adata, record["keep"], qc_metrics(adata),
+                                      ordered["kept"].to_numpy(dtype=bool))
+    return normalize(filtered, settings.target_sum)

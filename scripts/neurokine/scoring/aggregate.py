@@ -10,6 +10,7 @@ pass aggregates without ever holding the matrix (tests check that both agree).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -31,10 +32,14 @@ COVARIATE_COLUMNS = ("sex", "age", "batch")
 TIE_TOLERANCE = 1e-9
 
 
-def group_index(obs: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Return the sorted sample x cell-type groups and each cell's group number."""
-    keys = obs[["sample_id", "cell_type"]].astype(str)
-    groups = keys.drop_duplicates().sort_values(["sample_id", "cell_type"]).reset_index(drop=True)
+#: Columns that make a group: one row of every aggregate table per distinct combination.
+GROUP_KEYS = ("sample_id", "cell_type")
+
+
+def group_index(obs: pd.DataFrame, keys: Sequence[str] = GROUP_KEYS) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return the sorted groups (one column per key) and each cell's group number."""
+    keys = obs[list(keys)].astype(str)
+    groups = keys.drop_duplicates().sort_values(list(keys.columns)).reset_index(drop=True)
     lookup = {tuple(row): i for i, row in enumerate(groups.itertuples(index=False))}
     codes = np.fromiter((lookup[tuple(r)] for r in keys.itertuples(index=False)),
                         dtype=np.int64, count=len(keys))
@@ -64,19 +69,19 @@ def mean_scores(obs: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     member = indicator(codes, len(groups))
     n_cells = np.asarray(member.sum(axis=1)).ravel()
     sums = member @ scores.to_numpy(dtype=np.float64)
-    return _long_scores(groups, n_cells, sums, list(scores.columns), obs)
+    return _long_scores(groups, n_cells, sums, list(scores.columns), sample_table(obs))
 
 
 def _long_scores(groups: pd.DataFrame, n_cells: np.ndarray, sums: np.ndarray,
-                 signatures: Sequence[str], obs: pd.DataFrame) -> pd.DataFrame:
-    """Long sample x cell type x signature table of mean scores from per-group sums."""
+                 signatures: Sequence[str], samples: pd.DataFrame) -> pd.DataFrame:
+    """Long group x signature table of mean scores from per-group sums."""
+    keys = list(groups.columns)
     wide = pd.DataFrame(sums / n_cells[:, None], columns=list(signatures))
-    wide[["sample_id", "cell_type"]] = groups
+    wide[keys] = groups
     wide["n_cells"] = n_cells.astype(np.int64)
-    long = wide.melt(id_vars=["sample_id", "cell_type", "n_cells"], var_name="signature",
-                     value_name="mean_score")
+    long = wide.melt(id_vars=[*keys, "n_cells"], var_name="signature", value_name="mean_score")
     long[["axis", "module"]] = _axis_module(long["signature"])
-    return long.merge(sample_table(obs), on="sample_id", how="left")
+    return long.merge(samples, on="sample_id", how="left")
 
 
 def _axis_module(signature: pd.Series) -> pd.DataFrame:
@@ -89,13 +94,24 @@ def _axis_module(signature: pd.Series) -> pd.DataFrame:
 
 def cell_counts(obs: pd.DataFrame, cell_types: Sequence[str] | None = None) -> pd.DataFrame:
     """Cells per sample x cell type, including zeros, with each sample's total (for composition)."""
-    types = sorted(set(obs["cell_type"].astype(str)) | set(cell_types or []))
-    counts = pd.crosstab(obs["sample_id"].astype(str), obs["cell_type"].astype(str))
-    counts = counts.reindex(columns=types, fill_value=0)
+    groups, codes = group_index(obs)
+    n_cells = np.bincount(codes, minlength=len(groups))
+    return group_cell_counts(groups, n_cells, sample_table(obs), cell_types)
+
+
+def group_cell_counts(groups: pd.DataFrame, n_cells: np.ndarray, samples: pd.DataFrame,
+                      cell_types: Sequence[str] | None = None) -> pd.DataFrame:
+    """`cell_counts` from the cells of each sample x cell-type group (zeros filled in)."""
+    types = sorted(set(groups["cell_type"]) | set(cell_types or []))
+    counts = pd.DataFrame({"sample_id": groups["sample_id"], "cell_type": groups["cell_type"],
+                           "n_cells": np.asarray(n_cells, dtype=np.int64)})
+    counts = counts.pivot_table(index="sample_id", columns="cell_type", values="n_cells",
+                                aggfunc="sum", fill_value=0)
+    counts = counts.reindex(columns=types, fill_value=0).astype(np.int64)
     long = counts.stack().rename("n_cells").reset_index()
     long.columns = ["sample_id", "cell_type", "n_cells"]
     long["n_cells_sample"] = long.groupby("sample_id")["n_cells"].transform("sum")
-    return long.merge(sample_table(obs), on="sample_id", how="left")
+    return long.merge(samples, on="sample_id", how="left")
 
 
 def gene_detection(adata: ad.AnnData, genes: Sequence[str]) -> pd.DataFrame:
@@ -132,18 +148,148 @@ def pseudobulk(adata: ad.AnnData) -> ad.AnnData:
     counts = as_csr(adata.layers["counts"], "pseudobulk", "layers/counts").astype(np.float64)
     summed = sp.csr_matrix(member @ counts)
     n_cells = np.asarray(member.sum(axis=1)).ravel()
-    return _pseudobulk_anndata(groups, n_cells, summed, adata.obs, adata.var_names)
+    return _pseudobulk_anndata(groups, n_cells, summed, sample_table(adata.obs), adata.var_names)
 
 
 def _pseudobulk_anndata(groups: pd.DataFrame, n_cells: np.ndarray, summed: sp.spmatrix,
-                        obs: pd.DataFrame, var_names: pd.Index) -> ad.AnnData:
+                        samples: pd.DataFrame, var_names: pd.Index) -> ad.AnnData:
     """The pseudobulk AnnData: integer count sums, group metadata in obs."""
     table = groups.copy()
     table["n_cells"] = n_cells.astype(np.int64)
-    table = table.merge(sample_table(obs), on="sample_id", how="left")
-    table.index = (table["sample_id"] + "|" + table["cell_type"]).to_numpy()
+    table = table.merge(samples, on="sample_id", how="left")
+    table.index = table[list(groups.columns)].astype(str).agg("|".join, axis=1).to_numpy()
     return ad.AnnData(X=sp.csr_matrix(summed).astype(np.int64), obs=table,
                       var=pd.DataFrame(index=pd.Index(var_names).copy()))
+
+
+#: Per-group sums a shard contributes, by name: all additive over cells (float64; the
+#: "expressing"/"all_on" ones are counts of cells held as floats, exact below 2^53).
+SUM_NAMES = ("score_sums", "null_sums", "value_sums", "value_expressing", "count_expressing",
+             "all_on")
+
+
+@dataclasses.dataclass
+class GroupState:
+    """Everything the aggregate tables are made of, in a form that adds up across shards.
+
+    One row per group (the `keys` columns, e.g. sample_id and cell_type; a group may gain more
+    key columns, such as a cell-type level): cells, the sums of SUM_NAMES (groups first), the
+    integer pseudobulk counts (groups x genes) and the sample table of the samples seen. Two
+    states over disjoint cells combine by adding rows with equal keys (`combine_states`); the
+    tables (`donor_scores`, ...) are derived from the combined sums only.
+    """
+
+    keys: pd.DataFrame
+    n_cells: np.ndarray
+    sums: dict[str, np.ndarray]
+    bulk: sp.csr_matrix | None
+    samples: pd.DataFrame
+    signatures: list[str]
+    genes: list[str]
+    var_names: pd.Index
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups."""
+        return len(self.keys)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The state as named arrays of numbers and text (for `write_npz`; no pickling)."""
+        arrays = {"meta/keys": np.asarray(self.keys.columns, dtype=str),
+                  "meta/sample_columns": np.asarray(self.samples.columns, dtype=str),
+                  "meta/signatures": np.asarray(self.signatures, dtype=str),
+                  "meta/genes": np.asarray(self.genes, dtype=str),
+                  "meta/var_names": np.asarray(self.var_names, dtype=str),
+                  "n_cells": np.asarray(self.n_cells, dtype=np.int64)}
+        for column in self.keys.columns:
+            arrays[f"key/{column}"] = self.keys[column].to_numpy(dtype=str)
+        for column in self.samples.columns:
+            values = self.samples[column]
+            numeric = pd.api.types.is_numeric_dtype(values)
+            arrays[f"sample/{column}"] = values.to_numpy() if numeric else values.to_numpy(dtype=str)
+        for name, values in self.sums.items():
+            arrays[f"sum/{name}"] = values
+        if self.bulk is not None:
+            bulk = sp.csr_matrix(self.bulk)
+            arrays.update({"bulk/data": bulk.data, "bulk/indices": bulk.indices,
+                           "bulk/indptr": bulk.indptr, "bulk/shape": np.asarray(bulk.shape)})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> GroupState:
+        """The state `to_arrays` wrote."""
+        def text(key: str) -> list[str]:
+            return [str(v) for v in arrays[key]]
+
+        keys = pd.DataFrame({c: text(f"key/{c}") for c in text("meta/keys")},
+                            columns=text("meta/keys"))
+        samples = pd.DataFrame(
+            {c: (arrays[f"sample/{c}"] if arrays[f"sample/{c}"].dtype.kind in "iufb"
+                 else text(f"sample/{c}")) for c in text("meta/sample_columns")},
+            columns=text("meta/sample_columns"))
+        bulk = None
+        if "bulk/data" in arrays:
+            bulk = sp.csr_matrix((arrays["bulk/data"], arrays["bulk/indices"], arrays["bulk/indptr"]),
+                                 shape=tuple(arrays["bulk/shape"]))
+        sums = {k.removeprefix("sum/"): v for k, v in arrays.items() if k.startswith("sum/")}
+        return cls(keys, arrays["n_cells"].astype(np.int64), sums, bulk, samples,
+                   text("meta/signatures"), text("meta/genes"),
+                   pd.Index(text("meta/var_names"), dtype=object))
+
+
+def _same(name: str, first: Sequence, other: Sequence) -> None:
+    """Shards must agree on what they summed (same signatures, genes, keys)."""
+    if list(first) != list(other):
+        raise ValueError(f"shard states disagree on {name}; re-run every shard with one plan")
+
+
+def combine_states(states: Sequence[GroupState]) -> GroupState:
+    """Add up shard states (in the order given): rows with equal keys are summed.
+
+    A group seen in one state only keeps that state's numbers bit for bit (a one-shard run
+    equals the unsharded pass); groups in several states add in the given (plan) order.
+    """
+    if not states:
+        raise ValueError("no shard state to combine")
+    first = states[0]
+    for state in states[1:]:
+        _same("group keys", first.keys.columns, state.keys.columns)
+        _same("signatures", first.signatures, state.signatures)
+        _same("genes", first.genes, state.genes)
+        _same("gene names", first.var_names, state.var_names)
+        _same("sums", sorted(first.sums), sorted(state.sums))
+    columns = list(first.keys.columns)
+    keys = (pd.concat([s.keys for s in states], ignore_index=True).drop_duplicates()
+            .sort_values(columns).reset_index(drop=True))
+    lookup = {tuple(row): i for i, row in enumerate(keys.itertuples(index=False))}
+    n_groups = len(keys)
+    n_cells = np.zeros(n_groups, dtype=np.int64)
+    sums = {name: np.zeros((n_groups, *values.shape[1:]), dtype=values.dtype)
+            for name, values in first.sums.items()}
+    seen = np.zeros(n_groups, dtype=bool)
+    bulk = None if first.bulk is None else sp.csr_matrix((n_groups, first.bulk.shape[1]),
+                                                         dtype=np.int64)
+    for state in states:
+        rows = np.array([lookup[tuple(r)] for r in state.keys.itertuples(index=False)],
+                        dtype=np.int64)
+        new = ~seen[rows]
+        n_cells[rows] += state.n_cells
+        for name, values in state.sums.items():
+            sums[name][rows[new]] = values[new]
+            sums[name][rows[~new]] += values[~new]
+        seen[rows] = True
+        if bulk is not None:
+            place = sp.csr_matrix((np.ones(len(rows), np.int64), (rows, np.arange(len(rows)))),
+                                  shape=(n_groups, len(rows)))
+            bulk = bulk + place @ state.bulk.astype(np.int64)
+    samples = pd.concat([s.samples for s in states], ignore_index=True).drop_duplicates()
+    duplicated = samples["sample_id"].duplicated()
+    if duplicated.any():
+        bad = samples.loc[duplicated, "sample_id"].iloc[0]
+        raise ValueError(f"sample {bad!r} has different metadata in two shards")
+    samples = samples.sort_values("sample_id").reset_index(drop=True)
+    return GroupState(keys, n_cells, sums, bulk, samples, list(first.signatures),
+                      list(first.genes), first.var_names)
 
 
 class StreamingAggregate:
@@ -151,15 +297,18 @@ class StreamingAggregate:
 
     Holds only per-group sums (groups x signatures, x ligand/receptor genes, x complexes and a
     sparse groups x genes pseudobulk), never per-cell data, so memory does not grow with cells.
+    `state()` hands them over in additive form (GroupState), from which `AggregateTables`
+    derives the tables, whether from one pass or from the combined states of many shards.
     """
 
     def __init__(self, obs: pd.DataFrame, var_names: Sequence[str], signatures: Sequence[str],
-                 n_null: int, features: Sequence, genes: Sequence[str]) -> None:
+                 n_null: int, features: Sequence, genes: Sequence[str],
+                 keys: Sequence[str] = GROUP_KEYS) -> None:
         from neurokine.scoring.detection import measurable_complexes
 
         self.obs = obs
         self.var_names = pd.Index(var_names)
-        self.groups, self.codes = group_index(obs)
+        self.groups, self.codes = group_index(obs, keys)
         n_groups = len(self.groups)
         self.n_cells = np.bincount(self.codes, minlength=n_groups).astype(np.float64)
         self.signatures, self.n_null = list(signatures), int(n_null)
@@ -176,6 +325,7 @@ class StreamingAggregate:
         self.count_expressing = np.zeros((n_groups, len(self.genes)))
         self.all_on = np.zeros((n_groups, len(self.complexes)))
         self.bulk = sp.csr_matrix((n_groups, len(self.var_names)), dtype=np.int64)
+        self.with_counts = False
 
     def add(self, start: int, stop: int, values: sp.csr_matrix, counts: sp.csr_matrix | None,
             scores: BlockScores) -> None:
@@ -193,46 +343,83 @@ class StreamingAggregate:
             self.all_on[:, k] += member @ on[:, cols].all(axis=1)
         if counts is None:
             return
+        self.with_counts = True
         self.count_expressing += member @ (counts[:, self.gene_columns].toarray() > 0)
         member_int = sp.csr_matrix((np.ones(len(codes), np.int64), member.indices, member.indptr),
                                    shape=member.shape)
         self.bulk = self.bulk + member_int @ counts.astype(np.int64)
 
+    def state(self, plan: ScoringPlan | None, with_counts: bool = True) -> GroupState:
+        """The sums so far, in additive form (null sums need the plan unless n_null is 0)."""
+        n_groups = len(self.groups)
+        if self.n_null and plan is not None:
+            null = plan.null_group_sums(self.null_parts, n_groups)
+        else:
+            null = np.zeros((n_groups, len(self.signatures), 0))
+        sums = {"score_sums": self.score_sums, "null_sums": null, "value_sums": self.value_sums,
+                "value_expressing": self.value_expressing,
+                "count_expressing": self.count_expressing, "all_on": self.all_on}
+        return GroupState(self.groups.copy(), self.n_cells.astype(np.int64), sums,
+                          self.bulk if with_counts else None, sample_table(self.obs),
+                          self.signatures, self.genes, self.var_names)
+
+
+class AggregateTables:
+    """The aggregate tables of a (combined) GroupState."""
+
+    def __init__(self, state: GroupState, features: Sequence) -> None:
+        from neurokine.scoring.detection import measurable_complexes
+
+        self.state = state
+        self.features = list(features)
+        self.groups = state.keys
+        self.n_cells = state.n_cells.astype(np.float64)
+        self.complexes = measurable_complexes(self.features, state.genes)
+        if state.sums["all_on"].shape[1] != len(self.complexes):
+            raise ValueError("the shard states were made with other ligand/receptor features")
+
     def donor_scores(self) -> pd.DataFrame:
-        """Mean score per sample x cell type x signature (as `mean_scores`)."""
-        return _long_scores(self.groups, self.n_cells, self.score_sums, self.signatures, self.obs)
+        """Mean score per group x signature (as `mean_scores`)."""
+        return _long_scores(self.groups, self.n_cells, self.state.sums["score_sums"],
+                            self.state.signatures, self.state.samples)
+
+    def cell_counts(self, cell_types: Sequence[str] | None = None) -> pd.DataFrame:
+        """Cells per sample x cell type, zeros included (as `cell_counts`)."""
+        return group_cell_counts(self.groups, self.state.n_cells, self.state.samples, cell_types)
 
     def gene_detection(self) -> pd.DataFrame:
         """Mean normalized expression and fraction with counts > 0 (as `gene_detection`)."""
-        return _gene_table(self.groups, self.n_cells, self.genes, self.value_sums,
-                           self.count_expressing)
+        return _gene_table(self.groups, self.n_cells, self.state.genes,
+                           self.state.sums["value_sums"], self.state.sums["count_expressing"])
 
     def receptor_detection(self) -> pd.DataFrame:
         """Ligand/receptor complexes per group (as `detection.group_detection` on X)."""
         from neurokine.scoring.detection import detection_table
 
-        columns = {g: j for j, g in enumerate(self.genes)}
-        table = detection_table(self.groups, self.n_cells, columns, self.value_sums,
-                                self.value_expressing, self.complexes, self.all_on, self.features)
-        return table.merge(sample_table(self.obs), on="sample_id", how="left")
+        sums = self.state.sums
+        columns = {g: j for j, g in enumerate(self.state.genes)}
+        table = detection_table(self.groups, self.n_cells, columns, sums["value_sums"],
+                                sums["value_expressing"], self.complexes, sums["all_on"],
+                                self.features)
+        return table.merge(self.state.samples, on="sample_id", how="left")
 
     def pseudobulk(self) -> ad.AnnData:
         """Summed raw counts per group (as `pseudobulk`)."""
-        return _pseudobulk_anndata(self.groups, self.n_cells, self.bulk, self.obs, self.var_names)
+        if self.state.bulk is None:
+            raise ValueError("the shards were scored without raw counts: no pseudobulk")
+        return _pseudobulk_anndata(self.groups, self.n_cells, self.state.bulk, self.state.samples,
+                                   self.state.var_names)
 
-    def null_calibration(self, plan: ScoringPlan) -> pd.DataFrame:
+    def null_calibration(self) -> pd.DataFrame:
         """Each group's mean score against the same group's means of its null signatures."""
-        observed = self.score_sums / self.n_cells[:, None]
-        if self.n_null:
-            null = plan.null_group_means(self.null_parts, self.n_cells)
-        else:
-            null = np.zeros((len(self.groups), len(self.signatures), 0))
-        return calibration_table(self.groups, self.n_cells, self.signatures, observed, null,
-                                 self.obs)
+        observed = self.state.sums["score_sums"] / self.n_cells[:, None]
+        null = self.state.sums["null_sums"] / self.n_cells[:, None, None]
+        return calibration_table(self.groups, self.n_cells, self.state.signatures, observed, null,
+                                 self.state.samples)
 
 
 def calibration_table(groups: pd.DataFrame, n_cells: np.ndarray, signatures: Sequence[str],
-                      observed: np.ndarray, null: np.ndarray, obs: pd.DataFrame) -> pd.DataFrame:
+                      observed: np.ndarray, null: np.ndarray, samples: pd.DataFrame) -> pd.DataFrame:
     """Long table: observed group mean, null mean/sd, z and empirical tail fractions.
 
     ``null_p_upper`` is (1 + #nulls >= observed) / (1 + n_null), ``null_p_lower`` the same for
@@ -263,4 +450,4 @@ def calibration_table(groups: pd.DataFrame, n_cells: np.ndarray, signatures: Seq
                "null_z", "null_p_upper", "null_p_lower", "n_null"]
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     long[["axis", "module"]] = _axis_module(long["signature"]) if len(long) else None
-    return long.merge(sample_table(obs), on="sample_id", how="left")
+    return long.merge(samples, on="sample_id", how="left")

@@ -62,6 +62,10 @@ class ScoringPlan:
         """Scores of one CSR row block (see BlockScores)."""
         return self.method.score_block(self, block)
 
+    def null_group_sums(self, sums: GroupSums, n_groups: int) -> np.ndarray:
+        """Group sums of the null scores (groups x signatures x n_null) from group sums."""
+        return self.method.null_group_sums(self, sums, n_groups)
+
     def null_group_means(self, sums: GroupSums, n_cells: np.ndarray) -> np.ndarray:
         """Group means of the null scores (groups x signatures x n_null) from group sums."""
         return self.method.null_group_means(self, sums, n_cells)

@@ -10,7 +10,7 @@ Every axis that is not planted stays null.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import anndata as ad
 import numpy as np
@@ -147,7 +147,70 @@ def _gene_weights(genes: list[str], axes: Sequence[Axis], cell_types: Mapping[st
     return weights
 
 
-def simulate_cohort(
+@dataclasses.dataclass(frozen=True)
+class CohortModel:
+    """Everything drawn once for the whole cohort, before any donor: genes, expression profiles,
+    module memberships and the genes each planted effect moves."""
+
+    genes: list[str]
+    gene_index: dict[str, int]
+    #: genes x simulated cell types, columns sum to 1
+    profiles: np.ndarray
+    module_members: list[list[int]]
+    effect_genes: dict[tuple[str, str], list[tuple[list[int], float]]]
+    groups: tuple[str, ...]
+    donors_per_group: int
+    cells_per_donor: tuple[int, int]
+    mean_library_size: float
+    dispersion: float
+    donor_sd: float
+    donor_module_sd: float
+    composition_concentration: float
+    low_quality_fraction: float
+    seed: int
+    tissue: str
+    dataset_id: str
+    ontology_ids: dict[str, str]
+
+    def donors(self) -> list[tuple[int, str]]:
+        """(donor number, group) of every donor, in simulation order (numbers start at 1)."""
+        return [(self.donors_per_group * g + i + 1, group)
+                for g, group in enumerate(self.groups) for i in range(self.donors_per_group)]
+
+    def sample_id(self, number: int, group: str) -> str:
+        """The sample id of a donor (one sample per donor, in the simulated tissue)."""
+        return f"D{number:03d}_{group}_{self.tissue}"
+
+    def donor_numbers(self, samples: Sequence[str]) -> list[int]:
+        """Numbers of the donors of the given samples, refusing samples the cohort lacks."""
+        known = {self.sample_id(n, g): n for n, g in self.donors()}
+        unknown = [s for s in samples if s not in known]
+        if unknown:
+            raise ConfigError("config", "simulation", f"samples {unknown[:3]} are not in the "
+                              "simulated cohort", "re-plan the shards (delete results/shards)")
+        return [known[s] for s in samples]
+
+
+@dataclasses.dataclass
+class DonorDraw:
+    """One donor's own draws up to its cell counts; `rng` continues with its cells' counts."""
+
+    number: int
+    group: str
+    donor_id: str
+    sex: str
+    age: int
+    donor_log: np.ndarray
+    type_counts: np.ndarray
+    rng: np.random.Generator
+
+    @property
+    def n_cells(self) -> int:
+        """Cells simulated for this donor (before QC)."""
+        return int(self.type_counts.sum())
+
+
+def cohort_model(
     axes: Sequence[Axis],
     cell_types: Mapping[str, CellType],
     groups: Sequence[str],
@@ -164,8 +227,8 @@ def simulate_cohort(
     seed: int,
     tissue: str = "CSF",
     dataset_id: str = "demo_synthetic",
-) -> ad.AnnData:
-    """Simulate raw integer counts with harmonized obs for donors nested in disease groups."""
+) -> CohortModel:
+    """Check the design and draw what all donors share (genes, profiles, effect genes)."""
     low, high = cells_per_donor
     if low > high:
         raise ConfigError("config", "simulation.cells_per_donor",
@@ -188,7 +251,7 @@ def simulate_cohort(
         [gene_index[g] for g in axis.module_genes(m)]
         for axis in axes for m in ("ligand", "receptor", "response") if axis.module_genes(m)
     ]
-    effect_genes = {
+    effect_genes: dict[tuple[str, str], list[tuple[list[int], float]]] = {
         (e.disease, e.cell_type): [] for e in planted_effects
     }
     for i, effect in enumerate(planted_effects):
@@ -201,73 +264,159 @@ def simulate_cohort(
                 "plant the effect on another module or axis")
         effect_genes[(effect.disease, effect.cell_type)].append(
             ([gene_index[g] for g in exclusive], effect.log2_fold_change))
+    return CohortModel(
+        genes=genes, gene_index=gene_index, profiles=profiles, module_members=module_members,
+        effect_genes=effect_genes, groups=tuple(groups), donors_per_group=donors_per_group,
+        cells_per_donor=(low, high), mean_library_size=mean_library_size, dispersion=dispersion,
+        donor_sd=donor_sd, donor_module_sd=donor_module_sd,
+        composition_concentration=composition_concentration,
+        low_quality_fraction=low_quality_fraction, seed=seed, tissue=tissue,
+        dataset_id=dataset_id,
+        ontology_ids={ct: cell_types[ct].ontology_id for ct in CSF_COMPOSITION})
 
-    types = list(CSF_COMPOSITION)
-    base_props = np.array([CSF_COMPOSITION[t] for t in types])
+
+def donor_draw(model: CohortModel, number: int, group: str) -> DonorDraw:
+    """A donor's sex, age, random effects and cell counts: the first draws of its own stream."""
+    # Each donor draws from its own stream, so changing one planted effect (which changes
+    # how many numbers the gamma sampler consumes) leaves every other donor unchanged, and any
+    # donor can be simulated without the others (one shard at a time).
+    donor_rng = sub_rng(model.seed, number)
+    sex = "female" if donor_rng.random() < 0.5 else "male"
+    age = int(donor_rng.integers(20, 71))
+    donor_log = donor_rng.normal(0.0, model.donor_sd, size=len(model.genes))
+    for members in model.module_members:
+        donor_log[members] += donor_rng.normal(0.0, model.donor_module_sd)
+    low, high = model.cells_per_donor
+    n_cells = int(donor_rng.integers(low, high + 1))
+    base_props = np.array(list(CSF_COMPOSITION.values()))
+    props = donor_rng.dirichlet(base_props * model.composition_concentration)
+    type_counts = donor_rng.multinomial(n_cells, props)
+    return DonorDraw(number, group, f"D{number:03d}_{group}", sex, age, donor_log, type_counts,
+                     donor_rng)
+
+
+def _type_mean(model: CohortModel, donor: DonorDraw, t_idx: int) -> np.ndarray:
+    """Expected expression fractions (sum 1) of one cell type in one donor."""
+    gene_index = model.gene_index
+    sex_genes = FEMALE_GENES if donor.sex == "female" else MALE_GENES
+    silent = MALE_GENES if donor.sex == "female" else FEMALE_GENES
+    log_mean = np.log(model.profiles[:, t_idx]) + donor.donor_log
+    for members, lfc in model.effect_genes.get((donor.group, list(CSF_COMPOSITION)[t_idx]), []):
+        log_mean[members] += lfc * np.log(2.0)
+    log_mean[[gene_index[g] for g in sex_genes]] += np.log(4.0)
+    log_mean[[gene_index[g] for g in silent]] = -30.0
+    mean = np.exp(log_mean)
+    mean /= mean.sum()
+    return mean
+
+
+def expected_nonzero(model: CohortModel, donor: DonorDraw) -> float:
+    """Expected stored counts of a donor's cells (at the mean library size; for memory requests)."""
+    total = 0.0
+    for t_idx, n_t in enumerate(donor.type_counts):
+        if n_t:
+            mu = model.mean_library_size * _type_mean(model, donor, t_idx)
+            # Negative binomial P(0) = (1 + mu * dispersion) ** (-1 / dispersion)
+            zero = (1.0 + mu * model.dispersion) ** (-1.0 / model.dispersion)
+            total += float(n_t) * float((1.0 - zero).sum())
+    return total
+
+
+def donor_cells(model: CohortModel, donor: DonorDraw, first_cell: int) -> tuple[pd.DataFrame, sp.csr_matrix]:
+    """A donor's cells: harmonized obs (cells numbered from `first_cell`) and raw counts.
+
+    Continues the donor's own stream after `donor_draw`, so it must be called once per draw.
+    """
+    gene_index = model.gene_index
     blocks, obs_frames = [], []
-    donor_number = 0
-    for group in groups:
-        for _ in range(donors_per_group):
-            donor_number += 1
-            donor_id = f"D{donor_number:03d}_{group}"
-            # Each donor draws from its own stream, so changing one planted effect (which changes
-            # how many numbers the gamma sampler consumes) leaves every other donor unchanged.
-            donor_rng = sub_rng(seed, donor_number)
-            sex = "female" if donor_rng.random() < 0.5 else "male"
-            age = int(donor_rng.integers(20, 71))
-            donor_log = donor_rng.normal(0.0, donor_sd, size=len(genes))
-            for members in module_members:
-                donor_log[members] += donor_rng.normal(0.0, donor_module_sd)
-            sex_genes = FEMALE_GENES if sex == "female" else MALE_GENES
-            silent = MALE_GENES if sex == "female" else FEMALE_GENES
-            n_cells = int(donor_rng.integers(low, high + 1))
-            props = donor_rng.dirichlet(base_props * composition_concentration)
-            type_counts = donor_rng.multinomial(n_cells, props)
-            for t_idx, n_t in enumerate(type_counts):
-                if n_t == 0:
-                    continue
-                cell_type = types[t_idx]
-                log_mean = np.log(profiles[:, t_idx]) + donor_log
-                for members, lfc in effect_genes.get((group, cell_type), []):
-                    log_mean[members] += lfc * np.log(2.0)
-                log_mean[[gene_index[g] for g in sex_genes]] += np.log(4.0)
-                log_mean[[gene_index[g] for g in silent]] = -30.0
-                mean = np.exp(log_mean)
-                mean /= mean.sum()
-                library = donor_rng.lognormal(np.log(mean_library_size), 0.35, size=n_t)
-                low_quality = donor_rng.random(n_t) < low_quality_fraction
-                library[low_quality] *= 0.12
-                mu = library[:, None] * mean[None, :]
-                if low_quality.any():
-                    # Damaged cells leak cytoplasmic RNA and keep mitochondrial transcripts.
-                    mito = [gene_index[g] for g in MITO_GENES]
-                    mu[np.ix_(low_quality, mito)] *= 30.0
-                # Negative binomial as a gamma-Poisson mixture with a common dispersion.
-                lam = donor_rng.gamma(shape=1.0 / dispersion, scale=mu * dispersion)
-                counts = donor_rng.poisson(lam).astype(np.int32)
-                blocks.append(sp.csr_matrix(counts))
-                obs_frames.append(pd.DataFrame({
-                    "donor_id": donor_id, "sample_id": f"{donor_id}_{tissue}",
-                    "disease": group, "tissue": tissue, "cell_type": cell_type,
-                    "dataset_id": dataset_id, "sex": sex, "age": age,
-                    "cell_type_ontology_term_id": cell_types[cell_type].ontology_id,
-                }, index=range(n_t)))
+    for t_idx, n_t in enumerate(donor.type_counts):
+        if n_t == 0:
+            continue
+        cell_type = list(CSF_COMPOSITION)[t_idx]
+        mean = _type_mean(model, donor, t_idx)
+        library = donor.rng.lognormal(np.log(model.mean_library_size), 0.35, size=n_t)
+        low_quality = donor.rng.random(n_t) < model.low_quality_fraction
+        library[low_quality] *= 0.12
+        mu = library[:, None] * mean[None, :]
+        if low_quality.any():
+            # Damaged cells leak cytoplasmic RNA and keep mitochondrial transcripts.
+            mito = [gene_index[g] for g in MITO_GENES]
+            mu[np.ix_(low_quality, mito)] *= 30.0
+        # Negative binomial as a gamma-Poisson mixture with a common dispersion. The dense
+        # cells x genes arrays are freed as soon as they are used: they bound the job's memory.
+        lam = donor.rng.gamma(shape=1.0 / model.dispersion, scale=mu * model.dispersion)
+        del mu
+        counts = donor.rng.poisson(lam)
+        del lam
+        blocks.append(sp.csr_matrix(counts.astype(np.int32)))
+        del counts
+        obs_frames.append(pd.DataFrame({
+            "donor_id": donor.donor_id, "sample_id": model.sample_id(donor.number, donor.group),
+            "disease": donor.group, "tissue": model.tissue, "cell_type": cell_type,
+            "dataset_id": model.dataset_id, "sex": donor.sex, "age": donor.age,
+            "cell_type_ontology_term_id": model.ontology_ids[cell_type],
+        }, index=range(n_t)))
     obs = pd.concat(obs_frames, ignore_index=True)
-    obs.index = [f"cell{i:07d}" for i in range(len(obs))]
+    obs.index = [f"cell{i:07d}" for i in range(first_cell, first_cell + len(obs))]
+    return obs, sp.vstack(blocks, format="csr")
+
+
+def iter_donor_cells(model: CohortModel, numbers: Sequence[int] | None = None) -> Iterator[
+        tuple[pd.DataFrame, sp.csr_matrix]]:
+    """(obs, counts) of each donor in simulation order, or only of the donors `numbers`.
+
+    Cells keep their cohort-wide names whichever donors are drawn: the donors before each one
+    are drawn up to their cell counts only (cheap), never their counts.
+    """
+    wanted = None if numbers is None else set(numbers)
+    first_cell = 0
+    for number, group in model.donors():
+        donor = donor_draw(model, number, group)
+        if wanted is None or number in wanted:
+            yield donor_cells(model, donor, first_cell)
+        first_cell += donor.n_cells
+
+
+def harmonized_obs(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-donor obs frames with the simulator's column types (categorical labels)."""
+    obs = pd.concat(frames)
     for column in obs.columns:
         if column != "age":
             obs[column] = obs[column].astype("category")
-    adata = ad.AnnData(X=sp.vstack(blocks, format="csr"), obs=obs,
-                       var=pd.DataFrame(index=pd.Index(genes, name="gene_symbol")))
-    adata.uns["neurokine"] = {"synthetic": True, "label": SYNTHETIC_LABEL, "seed": int(seed)}
-    return adata
+    return obs
 
 
-def cohort_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType],
-                         settings: SimulationSettings, seed: int, dataset_id: str) -> ad.AnnData:
-    """Simulate the cohort the config's `simulation` block describes."""
-    return simulate_cohort(
-        axes, cell_types, groups=settings.groups, donors_per_group=settings.donors_per_group,
+def synthetic_uns(seed: int) -> dict:
+    """The `uns` entry that marks a simulated AnnData as synthetic."""
+    return {"neurokine": {"synthetic": True, "label": SYNTHETIC_LABEL, "seed": int(seed)}}
+
+
+def simulate_cohort(axes: Sequence[Axis], cell_types: Mapping[str, CellType], **design) -> ad.AnnData:
+    """Simulate raw integer counts with harmonized obs for donors nested in disease groups.
+
+    `design` holds the keyword arguments of `cohort_model`. The whole cohort is held in memory;
+    the workflow streams it donor by donor instead (`iter_donor_cells`), with the same numbers.
+    """
+    model = cohort_model(axes, cell_types, **design)
+    frames, blocks = [], []
+    for obs, counts in iter_donor_cells(model):
+        frames.append(obs)
+        blocks.append(counts)
+    return ad.AnnData(X=sp.vstack(blocks, format="csr"), obs=harmonized_obs(frames),
+                      var=pd.DataFrame(index=pd.Index(model.genes, name="gene_symbol")),
+                      uns=synthetic_uns(model.seed))
+
+
+def model_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType],
+                        settings: SimulationSettings, seed: int, dataset_id: str) -> CohortModel:
+    """The cohort model the config's `simulation` block describes."""
+    return cohort_model(axes, cell_types, **design_from_settings(settings, seed, dataset_id))
+
+
+def design_from_settings(settings: SimulationSettings, seed: int, dataset_id: str) -> dict:
+    """`cohort_model` keyword arguments from the config's `simulation` block."""
+    return dict(
+        groups=settings.groups, donors_per_group=settings.donors_per_group,
         cells_per_donor=(settings.cells_per_donor_min, settings.cells_per_donor_max),
         n_background_genes=settings.n_background_genes, mean_library_size=settings.mean_library_size,
         dispersion=settings.dispersion, donor_sd=settings.donor_sd,
@@ -276,6 +425,23 @@ def cohort_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType
         low_quality_fraction=settings.low_quality_fraction,
         planted_effects=planted_effects_from_config(settings.planted_effects), seed=seed,
         tissue=settings.tissue, dataset_id=dataset_id)
+
+
+def cohort_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType],
+                         settings: SimulationSettings, seed: int, dataset_id: str) -> ad.AnnData:
+    """Simulate the cohort the config's `simulation` block describes (in memory)."""
+    return simulate_cohort(axes, cell_types, **design_from_settings(settings, seed, dataset_id))
+
+
+def sample_sizes(model: CohortModel) -> list[tuple[str, int, float]]:
+    """(sample id, cells, expected stored counts) of every donor's sample, in simulation order:
+    what a shard plan needs, without simulating a single count."""
+    sizes = []
+    for number, group in model.donors():
+        donor = donor_draw(model, number, group)
+        sizes.append((model.sample_id(number, group), donor.n_cells,
+                      expected_nonzero(model, donor)))
+    return sizes
 
 
 def planted_truth(effects: Sequence[PlantedEffect], axes: Sequence[Axis]) -> pd.DataFrame:

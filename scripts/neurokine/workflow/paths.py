@@ -3,6 +3,8 @@ benchmarks all take their paths from here (relative to the working directory).
 
 Layout: results/<stage>/<dataset>/..., logs/<rule>/<dataset>.log and per-rule benchmarks in
 results/benchmarks/<rule>/<dataset>.tsv; cross-dataset outputs use `all` or their own folder.
+Per-shard files (`{shard}`: 001, 002, ... from the dataset's shard plan) carry `shard-{shard}` in
+their name, their logs and benchmarks `<dataset>/shard-<shard>`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from collections.abc import Iterable
 # --- curated resources checked once per run
 CURATED_GENES = "results/resources/curated_genes.tsv"
 
+# --- shard plan: which whole samples each shard job processes (neurokine.workflow.shards)
+SHARD_PLAN = "results/shards/{dataset}/plan.tsv"
+
 # --- simulate / fetch / load
-SIMULATED = "results/simulated/{dataset}.h5ad"
+SIMULATED = "results/simulated/{dataset}/shard-{shard}.h5ad"
 PLANTED_EFFECTS = "results/simulated/{dataset}/planted_effects.tsv"
 MANIFEST = "{downloads}/{dataset}/MANIFEST.tsv"
 LOADED = "results/loaded/{dataset}.h5ad"
@@ -21,15 +26,20 @@ LABELS = "results/loaded/{dataset}.labels.tsv"
 SHARED_DONORS = "results/loaded/shared_donors.tsv"
 UNDECLARED_SHARED_DONORS = "results/loaded/undeclared_shared_donors.tsv"
 
-# --- prepare
-PREPARED = "results/prepared/{dataset}.h5ad"
+# --- prepare: cell QC per shard, the gene filter over all shards, then normalization per shard
+QC_SHARD = "results/prepared/{dataset}/qc/shard-{shard}.npz"
+QC_SHARD_STEPS = "results/prepared/{dataset}/qc/shard-{shard}.tsv"
 QC_STEPS = "results/prepared/{dataset}/qc_steps.tsv"
+GENES_KEPT = "results/prepared/{dataset}/genes.tsv"
+PREPARED = "results/prepared/{dataset}/shard-{shard}.h5ad"
 
-# --- score (per cell) and aggregate (per sample x cell type), one streaming pass
-CELL_SCORES = "results/scores/{dataset}/cell_scores.parquet"
+# --- score (per cell, per shard) and aggregate (per sample x cell type, summed over shards)
+GENE_STATS = "results/scores/{dataset}/gene_stats.npz"
+CELL_SCORES = "results/scores/{dataset}/cell_scores/shard-{shard}.parquet"
 GENE_COVERAGE = "results/scores/{dataset}/gene_coverage.tsv"
-CELL_DETECTION = "results/scores/{dataset}/cell_detection.parquet"
+CELL_DETECTION = "results/scores/{dataset}/cell_detection/shard-{shard}.parquet"
 NULL_SIGNATURES = "results/scores/{dataset}/null_signatures.tsv"
+GROUP_SUMS = "results/aggregate/{dataset}/shards/shard-{shard}.npz"
 DONOR_SCORES = "results/aggregate/{dataset}/donor_scores.tsv"
 CELL_COUNTS = "results/aggregate/{dataset}/cell_counts.tsv"
 GENE_DETECTION = "results/aggregate/{dataset}/gene_detection.tsv"
@@ -70,6 +80,15 @@ def log(rule: str, name: str = "{dataset}") -> str:
 def benchmark(rule: str, name: str = "{dataset}") -> str:
     """The benchmark (time, peak memory) file of one job of `rule`."""
     return BENCHMARK.format(rule=rule, name=name)
+
+
+#: The `name` of a per-shard job's log and benchmark.
+SHARD_NAME = "{dataset}/shard-{shard}"
+
+
+def per_shard(template: str, dataset: str, shards: Iterable[str]) -> list[str]:
+    """A per-shard path of one dataset for each shard, in the given (plan) order."""
+    return [template.format(dataset=dataset, shard=s) for s in shards]
 
 
 def dataset_figure(stem: str, ext: str, dataset: str = "{dataset}") -> str:

@@ -92,7 +92,8 @@ class ScoringMethod:
 
     Planning calls `universe` once, then per signature `controls` and `skip_reason`, then
     `build` once with the scored signatures; the row-block pass calls `score_block` per block;
-    null calibration calls `null_group_means` with the group sums of the blocks' null parts.
+    null calibration calls `null_group_sums` with the group sums of the blocks' null parts
+    (each shard's, added up by the gather step, are then divided by the group sizes).
     A method whose score is linear in the data (`LinearMethod`) only gives its gene weight.
     """
 
@@ -125,9 +126,14 @@ class ScoringMethod:
         """Scores of one CSR row block."""
         raise NotImplementedError
 
+    def null_group_sums(self, plan: ScoringPlan, sums: GroupSums, n_groups: int) -> np.ndarray:
+        """Group sums of the null scores (groups x signatures x n_null) from the sums of the
+        blocks' null parts: additive over cells, so shards' sums add up to the dataset's."""
+        raise NotImplementedError
+
     def null_group_means(self, plan: ScoringPlan, sums: GroupSums, n_cells: np.ndarray) -> np.ndarray:
         """Group means of the null scores (groups x signatures x n_null) from group sums."""
-        raise NotImplementedError
+        return self.null_group_sums(plan, sums, len(n_cells)) / n_cells[:, None, None]
 
 
 def weight_matrix(columns: Sequence[Column], n_genes: int) -> sp.csr_matrix:

@@ -81,10 +81,12 @@ class LinearMethod(ScoringMethod):
         basis = self.basis(block, values, plan) if plan.params.n_null else None
         return self.block_scores(out, basis, plan)
 
-    def null_group_means(self, plan: ScoringPlan, sums: GroupSums, n_cells: np.ndarray) -> np.ndarray:
+    def null_group_sums(self, plan: ScoringPlan, sums: GroupSums, n_groups: int) -> np.ndarray:
         """Null weights applied to the group sums of the basis (plus any control term)."""
         k, n_null = plan.n_signatures, plan.params.n_null
-        total = np.asarray(plan.state.null_weights.T @ sums.basis.T).T.reshape(len(n_cells), k, n_null)
+        if sums.basis is None:  # no cell was added (an empty shard)
+            return np.zeros((n_groups, k, n_null))
+        total = np.asarray(plan.state.null_weights.T @ sums.basis.T).T.reshape(n_groups, k, n_null)
         if sums.control is not None:
             total = total + sums.control[:, :, None]
-        return total / n_cells[:, None, None]
+        return total

@@ -90,10 +90,10 @@ class UlmMethod(ScoringMethod):
         null = scores[:, k:].reshape(block.shape[0], k, n_null) if n_null else None
         return BlockScores(scores[:, :k], null=null)
 
-    def null_group_means(self, plan: ScoringPlan, sums: GroupSums, n_cells: np.ndarray) -> np.ndarray:
-        """Group sums of the per-cell null t-values over the group sizes."""
-        shape = (len(n_cells), plan.n_signatures, plan.params.n_null)
-        return (sums.null / n_cells[:, None]).reshape(shape)
+    def null_group_sums(self, plan: ScoringPlan, sums: GroupSums, n_groups: int) -> np.ndarray:
+        """Group sums of the per-cell null t-values."""
+        shape = (n_groups, plan.n_signatures, plan.params.n_null)
+        return np.zeros(shape) if sums.null is None else sums.null.reshape(shape)
 
 
 def t_values(products: np.ndarray, sums: np.ndarray, squares: np.ndarray, state: UlmState) -> np.ndarray:
