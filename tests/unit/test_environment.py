@@ -66,7 +66,7 @@ def test_every_conda_pin_matches_the_pip_lock(env_file):
 def test_every_rule_uses_an_environment_file():
     for rule_file in (REPO / "workflow/rules").glob("*.smk"):
         text = rule_file.read_text()
-        n_rules = len(re.findall(r"^rule \w+:", text, flags=re.M))
+        n_rules = len(re.findall(r"^(?:rule|checkpoint) \w+:", text, flags=re.M))
         n_conda = len(re.findall(r"^    conda:", text, flags=re.M))
         assert n_rules == n_conda, f"{rule_file.name}: {n_rules} rules but {n_conda} conda: directives"
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', text):

@@ -1,5 +1,6 @@
 """Every rule that runs a job declares threads, a log, a benchmark, and mem_mb and runtime that
-follow its input size, grow with the retry attempt and stay under the memory cap.
+follow its input size (per-shard rules: their shard's size in the shard plan), grow with the
+retry attempt and stay under the memory cap.
 
 The rules are read by Snakemake itself (its API parses the real Snakefile, in a subprocess so
 its global state stays out of the test session) and each request is evaluated exactly as
@@ -27,9 +28,15 @@ MAX_RETRIES = max(yaml.safe_load((REPO / f"profiles/{p}/profile.v9+.yaml").read_
                   for p in ("default", "slurm"))
 ATTEMPTS = list(range(1, MAX_RETRIES + 2))
 SIZES_MB = (0.0, 50.0, 5000.0, 500000.0)
-#: Rules whose requests come from the config or the registry, not from their input files.
-SIZED_ELSEWHERE = {"simulate_demo_cohort": "config simulation block",
+#: Rules whose requests come from the shard plan, the config or the registry, not from their
+#: input files.
+SHARD_RULES = {"simulate_shard", "qc_shard", "prepare_shard", "score_shard"}
+SIZED_ELSEWHERE = {**dict.fromkeys(SHARD_RULES, "the shard's size in the shard plan"),
                    "fetch_dataset": "registry file sizes", "load_dataset": "deposit file sizes"}
+#: The shard plan the evaluation reads: a small and a large shard of one dataset (cells, stored
+#: counts); the largest sample of each is its first.
+PLAN_SHARDS = {"001": [(2_000, 4_000_000), (1_500, 3_000_000)],
+               "002": [(150_000, 300_000_000), (50_000, 100_000_000)]}
 
 EVALUATE = r"""
 import json, sys
@@ -39,7 +46,7 @@ from snakemake.api import SnakemakeApi
 from snakemake.iocontainers import Wildcards
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
-repo, workdir, dataset, configfiles, sizes, attempts = json.loads(sys.argv[1])
+repo, workdir, dataset, configfiles, sizes, attempts, shards = json.loads(sys.argv[1])
 out = {}
 with SnakemakeApi(OutputSettings(quiet=True)) as api:
     workflow = api.workflow(
@@ -50,13 +57,17 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
         record = {"runs": not rule.norun, "log": bool(rule.log), "benchmark": bool(rule.benchmark),
                   "local": rule.name in workflow._localrules, "requests": {}}
         if not rule.norun:
-            wildcards = Wildcards(fromdict={w: dataset for w in rule.wildcard_names})
-            for size in sizes:
-                rows = []
-                for attempt in attempts:
-                    res = rule.expand_resources(wildcards, SimpleNamespace(size_mb=size), attempt)
-                    rows.append({k: res.get(k) for k in ("mem_mb", "runtime", "_cores")})
-                record["requests"][str(size)] = rows
+            for shard in shards:
+                names = {"dataset": dataset, "shard": shard}
+                wildcards = Wildcards(fromdict={w: names.get(w, dataset) for w in rule.wildcard_names})
+                for size in sizes:
+                    rows = []
+                    for attempt in attempts:
+                        res = rule.expand_resources(wildcards, SimpleNamespace(size_mb=size), attempt)
+                        rows.append({k: res.get(k) for k in ("mem_mb", "runtime", "_cores")})
+                    record["requests"].setdefault(shard, {})[str(size)] = rows
+            record["shards"] = record["requests"]
+            record["requests"] = record["requests"][shards[0]]
         out[rule.name] = record
 heavy = {"scipy", "anndata", "scanpy", "h5py", "sklearn", "numba", "matplotlib", "statsmodels"}
 out["__modules__"] = sorted({m.split(".")[0] for m in sys.modules} & heavy)
@@ -64,10 +75,25 @@ print("RESULT " + json.dumps(out))
 """
 
 
+def write_plan(workdir: Path, dataset: str) -> None:
+    """The shard plan PLAN_SHARDS describes, where the workflow keeps the dataset's plan."""
+    from neurokine.workflow import paths
+
+    rows = ["shard\tsample_id\tn_cells\tnnz\tn_genes"]
+    for shard, samples in PLAN_SHARDS.items():
+        rows += [f"{shard}\ts{shard}_{i}\t{cells}\t{nnz}\t20000"
+                 for i, (cells, nnz) in enumerate(samples)]
+    plan = workdir / paths.SHARD_PLAN.format(dataset=dataset)
+    plan.parent.mkdir(parents=True)
+    plan.write_text("\n".join(rows) + "\n")
+
+
 def evaluate_rules(tmp_path: Path, dataset: str, *configfiles: Path) -> dict:
-    """Rule attributes and evaluated requests, from Snakemake's own parse of the workflow."""
+    """Rule attributes and evaluated requests, from Snakemake's own parse of the workflow
+    (`requests`: the small shard's; `shards`: per shard of PLAN_SHARDS)."""
+    write_plan(tmp_path / "work", dataset)
     args = json.dumps([str(REPO), str(tmp_path / "work"), dataset, [str(p) for p in configfiles],
-                       list(SIZES_MB), ATTEMPTS])
+                       list(SIZES_MB), ATTEMPTS, list(PLAN_SHARDS)])
     run = subprocess.run([sys.executable, "-c", EVALUATE, args], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -79,7 +105,7 @@ def rule_blocks() -> dict[str, str]:
     """Source text of every rule, by name."""
     blocks = {}
     for path in RULE_FILES:
-        parts = re.split(r"^rule (\w+):\n", path.read_text(), flags=re.MULTILINE)
+        parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.MULTILINE)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             blocks[name] = body.split("\n\n\n")[0]
     blocks.update({"all": (REPO / "Snakefile").read_text().split("rule all:", 1)[1]})
@@ -125,12 +151,13 @@ def job_rules(rules: dict) -> dict:
 def test_every_job_rule_declares_threads_log_benchmark_and_requests(demo_rules):
     blocks = rule_blocks()
     jobs = job_rules(demo_rules)
-    assert {"prepare_dataset", "score_cells", "compare_groups", "load_dataset"} <= set(jobs)
+    assert {"prepare_shard", "score_shard", "compare_groups", "load_dataset"} <= set(jobs)
     assert set(demo_rules) - {"__modules__"} <= set(blocks), sorted(set(demo_rules) - set(blocks))
     problems = []
     for name, record in jobs.items():
         # a fixed count, or the resources.smk helper that sizes threads from the input
-        if not re.search(r"^    threads: (\d+|threads_for_input\()", blocks[name], flags=re.MULTILINE):
+        if not re.search(r"^    threads: (\d+|threads_for_input\(|shard_threads\()", blocks[name],
+                         flags=re.MULTILINE):
             problems.append(f"{name}: no threads")
         for key in ("log", "benchmark"):
             if not record[key]:
@@ -164,10 +191,7 @@ def test_requests_follow_input_size(demo_rules, big_rules):
         # Memory reaches the cap for a huge input; runtime keeps growing.
         assert large["mem_mb"] > small["mem_mb"], (name, small, large)
         assert large["runtime"] > small["runtime"], (name, small, large)
-    # Sized from the config and the deposit instead of input files:
-    demo, big = demo_rules["simulate_demo_cohort"], big_rules["simulate_demo_cohort"]
-    assert big["requests"]["0.0"][0]["mem_mb"] > demo["requests"]["0.0"][0]["mem_mb"]
-    assert big["requests"]["0.0"][0]["runtime"] > demo["requests"]["0.0"][0]["runtime"]
+    # Sized from the deposit instead of input files:
     load_demo, load_big = demo_rules["load_dataset"], big_rules["load_dataset"]
     assert load_big["requests"]["0.0"][0]["mem_mb"] > load_demo["requests"]["0.0"][0]["mem_mb"]
     assert load_big["requests"]["0.0"][0]["runtime"] > load_demo["requests"]["0.0"][0]["runtime"]
@@ -175,9 +199,24 @@ def test_requests_follow_input_size(demo_rules, big_rules):
     assert fetch_big > demo_rules["fetch_dataset"]["requests"]["0.0"][0]["runtime"]
 
 
+def test_shard_jobs_are_sized_from_their_own_shard_not_the_dataset(demo_rules, big_rules):
+    for name in SHARD_RULES:
+        for rules in (demo_rules, big_rules):
+            small, large = (rules[name]["shards"][s] for s in PLAN_SHARDS)
+            # the input file's size plays no part; the shard's size in the plan does
+            assert small["0.0"] == small["500000.0"], (name, small)
+            assert large["0.0"][0]["mem_mb"] > small["0.0"][0]["mem_mb"], name
+            assert large["0.0"][0]["runtime"] > small["0.0"][0]["runtime"], name
+    # a shard of 350 M stored counts: the prepare job asks ~20 bytes per count, never above the cap
+    prepare = demo_rules["prepare_shard"]["shards"]["002"]["0.0"]
+    assert 7000 < prepare[0]["mem_mb"] < 9000 and prepare[-1]["mem_mb"] == 16000, prepare
+    assert big_rules["prepare_shard"]["shards"]["002"]["0.0"][-1]["mem_mb"] == 12000
+
+
 def test_local_rules_are_the_light_bookkeeping_steps(demo_rules):
     local = {name for name, rec in job_rules(demo_rules).items() if rec["local"]}
-    assert local == {"check_curated", "fetch_dataset", "shared_donors"}
+    assert local == {"check_curated", "fetch_dataset", "shared_donors", "plan_shards",
+                     "planted_effects"}
 
 
 def test_parsing_the_snakefile_imports_no_heavy_library(demo_rules):

@@ -20,7 +20,7 @@ rule qc_shard:
     resources:
         # The shard's raw counts (8 bytes per stored count, twice while row ranges are joined).
         mem_mb=shard_mem_mb(bytes_per_count=16, base_mb=600),
-        runtime=shard_runtime_min(minutes_per_1e8_counts=2, minimum_min=15),
+        runtime=shard_runtime_min(minutes_per_1e8_counts=4, minimum_min=15),
     script:
         "../../scripts/qc_shard.py"
 

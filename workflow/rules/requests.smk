@@ -93,25 +93,6 @@ def shard_threads(per_thread_mb, max_threads):
     return request
 
 
-def simulated_cells_x_genes():
-    """Upper bound of the simulated matrix size (cells x genes) from config `simulation`."""
-    simulation = SETTINGS.simulation
-    if simulation is None:
-        return 0
-    # The curated axes and the cell-type markers add about 2,000 genes to the background.
-    return simulation.max_cells() * (simulation.n_background_genes + 2000)
-
-
-def simulate_mem_mb(wildcards, attempt):
-    """The simulator's input is the config: size it from the cohort (~12 bytes per entry)."""
-    return capped_mem_mb(max(2000, 1000 + 12 * simulated_cells_x_genes() / 2**20) * attempt)
-
-
-def simulate_runtime_min(wildcards, attempt):
-    """Runtime of the simulator from the cohort size (~1 min per 10^8 entries), per retry."""
-    return int(max(15, simulated_cells_x_genes() / 1e8) * attempt)
-
-
 def deposit_mem_mb(wildcards, attempt):
     """Memory for loading a deposit (sized from its files by the registry), capped, per retry."""
     return capped_mem_mb(REGISTRY.load_mem_mb(wildcards, attempt))
