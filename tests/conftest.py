@@ -84,6 +84,26 @@ def fast_demo_reference(tmp_path_factory) -> Path:
     return workdir
 
 
+#: Shards of the sharded fast demo (the SLURM test needs at least 4 shard jobs per step).
+SHARDED_DEMO_SHARDS = 7
+
+
+@pytest.fixture(scope="session")
+def sharded_demo_reference(tmp_path_factory, fast_demo_reference) -> Path:
+    """One local run of the fast demo split into SHARDED_DEMO_SHARDS shards of whole samples,
+    shared by the shard-invariance and SLURM tests (none of them may write into it)."""
+    from fixtures.workflow import FAST_DEMO_CONFIGS, outputs_of, run_workflow, shard_overlay, tail
+
+    from neurokine.workflow import paths
+
+    workdir = tmp_path_factory.mktemp("sharded_demo_reference")
+    plan = fast_demo_reference / paths.SHARD_PLAN.format(dataset="demo_synthetic")
+    overlay = shard_overlay(plan, SHARDED_DEMO_SHARDS, tmp_path_factory.mktemp("overlay"))
+    run = run_workflow(workdir, configfiles=(*FAST_DEMO_CONFIGS, overlay))
+    assert run.returncode == 0, tail(outputs_of(run))
+    return workdir
+
+
 def run_demo_snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
     """The real `snakemake` command on the reduced demo config, in workdir."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),

@@ -37,8 +37,9 @@ from neurokine.workflow.slurm_preflight import PREFIX, probe_cluster
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
-#: One SLURM job of the real workflow: the job the issue saw finish and then wait forever on.
-TARGET = "results/simulated/demo_synthetic.h5ad"
+#: One SLURM job of the real workflow: the job the issue saw finish and then wait forever on
+#: (the fast demo is one shard; its plan is written by a local job first).
+TARGET = "results/simulated/demo_synthetic/shard-001.h5ad"
 SHORT_MIN_JOB_AGE = 60
 
 
@@ -129,7 +130,7 @@ def test_shipped_profile_runs_to_completion_on_a_cluster_without_accounting(tmp_
     assert fields["BatchFlag"] == "1" and fields["NodeList"] == node, fields
     assert fields["JobName"] == RUN_ID.search(run.log).group(1), fields
     job_log = Path(fields["StdOut"]).read_text()
-    assert "rule simulate_demo_cohort:" in job_log and "1 of 1 steps (100%) done" in job_log
+    assert "rule simulate_shard:" in job_log and "1 of 1 steps (100%) done" in job_log
     assert PREFIX not in job_log, job_log[-3000:]
     assert (tmp_path / TARGET).is_file()
     print(f"\nshipped profile, no accounting: {run.seconds:.0f} s, {len(submitted)} SLURM job, "

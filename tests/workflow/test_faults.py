@@ -30,12 +30,17 @@ from fixtures.workflow import (
     temp_debris,
 )
 
+from neurokine.io.files import temporary_siblings
+
 pytestmark = pytest.mark.workflow
 
 DATASET = "demo_synthetic"
 #: Rule script file -> rule (job processes are recognised by their script).
-SCRIPT_RULES = {"simulate_demo.py": "simulate_demo_cohort", "check_curated.py": "check_curated",
-                "prepare_dataset.py": "prepare_dataset", "score_cells.py": "score_cells",
+SCRIPT_RULES = {"plan_shards.py": "plan_shards", "simulate_shard.py": "simulate_shard",
+                "planted_effects.py": "planted_effects", "check_curated.py": "check_curated",
+                "qc_shard.py": "qc_shard", "gather_qc.py": "gather_qc",
+                "prepare_shard.py": "prepare_shard", "plan_scoring.py": "plan_scoring",
+                "score_shard.py": "score_shard", "aggregate_shards.py": "aggregate_shards",
                 "compare_groups.py": "compare_groups",
                 "response_enrichment.py": "response_enrichment",
                 "meta_analysis.py": "meta_analysis", "plot_figures.py": "plot_figures",
@@ -98,14 +103,15 @@ def rules_run(log: str) -> set[str]:
 def test_sigkilled_job_then_rerun_gives_identical_outputs(tmp_path, fast_demo_reference):
     workdir = tmp_path / "run"
     qc = workdir / f"results/prepared/{DATASET}/qc_steps.tsv"
-    prepared = workdir / f"results/prepared/{DATASET}.h5ad"
+    prepared = workdir / f"results/prepared/{DATASET}/shard-001.h5ad"
     # No automatic retry, so the kill fails this run and the rerun has to recover.
     run = start_run(workdir, "--retries", "0")
     try:
-        # prepare_dataset writes its QC table, then normalizes and writes the .h5ad: killing it
-        # as soon as the table exists leaves one finished and one missing (or half-written)
-        # output behind, the worst case for a resume.
-        wait_for(qc.exists, 600, run, "prepare_dataset wrote its QC table")
+        # The dataset's QC table is written (gather_qc) and prepare_shard is writing its
+        # normalized .h5ad: killing it then leaves finished outputs beside a half-written
+        # temporary of the next one, the worst case for a resume.
+        wait_for(lambda: qc.exists() and temporary_siblings(prepared), 600, run,
+                 "prepare_shard started writing its .h5ad")
         victims = job_processes(workdir)
         assert victims, "no job process was running"
         for pid in victims:
