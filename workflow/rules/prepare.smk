@@ -19,7 +19,7 @@ rule qc_shard:
     threads: 1
     resources:
         # The shard's raw counts (8 bytes per stored count, twice while row ranges are joined).
-        mem_mb=shard_mem_mb(bytes_per_count=16, base_mb=600),
+        mem_mb=shard_mem_mb(bytes_per_count=16, base_mb=1000),
         runtime=shard_runtime_min(minutes_per_1e8_counts=4, minimum_min=15),
     script:
         "../../scripts/qc_shard.py"
@@ -44,7 +44,7 @@ rule gather_qc:
     resources:
         # One flag per cell and one count per gene and shard.
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=1000),
-        runtime=runtime_min(per_input_mb=0.1, minimum_min=5),
+        runtime=runtime_min(per_input_mb=0.1, minimum_min=15),
     script:
         "../../scripts/gather_qc.py"
 
@@ -69,7 +69,7 @@ rule prepare_shard:
     resources:
         # The raw counts and the kept cells' copy (8 bytes per stored count each), then the
         # counts beside their log-normalized values (4 more).
-        mem_mb=shard_mem_mb(bytes_per_count=20, base_mb=600),
+        mem_mb=shard_mem_mb(bytes_per_count=20, base_mb=1000),
         runtime=shard_runtime_min(minutes_per_1e8_counts=10, minimum_min=15),
     script:
         "../../scripts/prepare_shard.py"

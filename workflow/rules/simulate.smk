@@ -21,7 +21,7 @@ rule simulate_shard:
     resources:
         # One donor's dense cell-type blocks at a time (two float64 cells x genes arrays of its
         # largest cell type, about half its cells), beside the libraries.
-        mem_mb=shard_mem_mb(bytes_per_count=0, base_mb=800, dense_bytes_per_cell_gene=8),
+        mem_mb=shard_mem_mb(bytes_per_count=0, base_mb=1000, dense_bytes_per_cell_gene=8),
         runtime=shard_runtime_min(minutes_per_1e8_counts=6, minimum_min=15),
     script:
         "../../scripts/simulate_shard.py"
