@@ -109,8 +109,9 @@ def per_rule(jobs: list[dict]) -> list[dict]:
     table = pd.DataFrame(jobs).groupby("rule", sort=False).agg(
         jobs=("s", "size"), sum_s=("s", "sum"), max_s=("s", "max"),
         max_rss_mb=("max_rss_mb", "max"), max_rss_over_shard_matrix=("rss_over_shard_matrix", "max"))
-    return [{"rule": rule, **{k: (round(v, 3) if isinstance(v, float) else int(v))
-                              for k, v in row.items()}}
+    return [{"rule": rule, "jobs": int(row["jobs"]), "sum_s": round(float(row["sum_s"]), 1),
+             "max_s": round(float(row["max_s"]), 1), "max_rss_mb": round(float(row["max_rss_mb"]), 1),
+             "max_rss_over_shard_matrix": round(float(row["max_rss_over_shard_matrix"]), 3)}
             for rule, row in table.sort_values("sum_s", ascending=False).iterrows()]
 
 
