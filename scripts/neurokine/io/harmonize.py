@@ -22,6 +22,7 @@ disease labels without a mapping become `unknown`, and both are listed in the re
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
@@ -30,6 +31,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurokine.curated.cell_types import CellType, lineage_of
+from neurokine.curated.hierarchy import CellTypeResolver, Resolution
+from neurokine.curated.ontology import ontology
 from neurokine.errors import InputError
 from neurokine.io.registry import (
     CANONICAL_DISEASES,
@@ -45,11 +49,16 @@ from neurokine.io.registry import (
 
 TISSUES: tuple[str, ...] = ("CSF", "blood", "CNS")
 REQUIRED_OBS: tuple[str, ...] = ("donor_id", "sample_id", "disease", "tissue", "cell_type",
-                                 "dataset_id")
+                                 "cell_type_lineage", "dataset_id")
 HARMONIZED_OBS: tuple[str, ...] = (*REQUIRED_OBS, "cell_type_ontology_term_id",
-                                   "author_cell_type", "author_disease", "cell_type_source")
-REPORT_COLUMNS: list[str] = ["dataset_id", "kind", "author_label", "mapped_to", "ontology_id",
-                             "status", "n_cells"]
+                                   "cell_type_lineage_ontology_term_id", "author_cell_type",
+                                   "author_disease", "cell_type_source")
+#: labels.tsv: one row per distinct author label (per kind) with what it became and why.
+#: `resolved_by` says how (exact_map, pattern_map, vocabulary_id, cl_id, cl_name, cl_synonym, ...),
+#: `term_id`/`term_name` the ontology term it reached, `ontology_id` the mapped type's own term.
+REPORT_COLUMNS: list[str] = ["dataset_id", "kind", "author_label", "mapped_to", "lineage",
+                             "ontology_id", "resolved_by", "term_id", "term_name", "status",
+                             "note", "n_cells"]
 GENE_EXPRESSION = "Gene Expression"
 
 
@@ -170,33 +179,81 @@ def map_tissue(author: pd.Series, tissue_map: Mapping[str, str]) -> tuple[pd.Ser
 def resolve_cell_type(label: str, exact: Mapping[str, CellTypeTarget],
                       patterns: Iterable[tuple[re.Pattern, CellTypeTarget]]
                       ) -> CellTypeTarget | None:
-    """The mapping of one author label: exact entry first, then the first matching pattern."""
+    """The registry's mapping of one author label: exact entry first, then the first pattern."""
     if label in exact:
         return exact[label]
     return next((t for rx, t in patterns if rx.search(label)), None)
 
 
-def map_cell_types(author: pd.Series, entry: Mapping, vocabulary: Mapping[str, object]
-                   ) -> tuple[pd.DataFrame, list[dict]]:
-    """cell_type / ontology id / status per cell from the registry's label map."""
+def resolve_label(label: str, term: str, exact: Mapping[str, CellTypeTarget],
+                  patterns: Iterable[tuple[re.Pattern, CellTypeTarget]],
+                  resolver: CellTypeResolver) -> Resolution:
+    """Where one author label (with the deposit's CL id for it, or '') lands.
+
+    Order: the registry's map or pattern (an id wins; a `cl` alone, or with an id the vocabulary
+    lacks, resolves through CL), then the deposit's own CL id, then the label itself (vocabulary
+    id or synonym, CL id, CL name or synonym; neurokine.curated.hierarchy).
+    """
+    target = resolve_cell_type(label, exact, patterns)
+    if target is not None:
+        how = "exact_map" if label in exact else "pattern_map"
+        vocabulary = resolver.vocabulary
+        if target.id in vocabulary:
+            return Resolution(target.id, target.cl or vocabulary[target.id].ontology_id, how,
+                              "mapped", target.note or "")
+        if target.id in (OTHER, DOUBLET):
+            return Resolution(target.id, target.cl or "", how, f"mapped_{target.id}",
+                              target.note or "")
+        if target.cl:
+            found = resolver.from_term(target.cl, f"{how}_cl")
+            note = (f"registry id {target.id!r} is not in the vocabulary; resolved by its cl"
+                    if target.id else "")
+            return dataclasses.replace(found, note="; ".join(filter(None, [note, found.note])))
+        return Resolution(UNMAPPED, "", how, f"id_not_in_vocabulary:{target.id}",
+                          "add the id to resources/cell_types.yaml or give the entry a cl")
+    if term and term != UNKNOWN:
+        return resolver.from_term(term)
+    return resolver.from_label(label)
+
+
+def map_cell_types(author: pd.Series, entry: Mapping, vocabulary: Mapping[str, CellType],
+                   author_terms: pd.Series | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """Vocabulary type, its CL id, lineage and status per cell, and one report row per label."""
     exact, patterns = cell_type_rules(entry)
-    per_label = {}
-    for label in author.unique():
-        target = resolve_cell_type(label, exact, patterns)
-        if target is None:
-            per_label[label] = (UNMAPPED, "unknown", "unmapped_label")
-        elif target.id in vocabulary:
-            per_label[label] = (target.id, vocabulary[target.id].ontology_id, "mapped")
-        elif target.id in (OTHER, DOUBLET):
-            per_label[label] = (target.id, target.cl or "unknown", f"mapped_{target.id}")
-        else:
-            # A registry id the vocabulary does not (yet) define: never invent a type.
-            per_label[label] = (UNMAPPED, target.cl or "unknown",
-                                f"id_not_in_vocabulary:{target.id}")
-    table = pd.DataFrame([per_label[v] for v in author], index=author.index,
-                         columns=["cell_type", "ontology", "status"])
-    rows = _count_rows("cell_type", author, table["cell_type"], table["status"], table["ontology"])
+    resolver = CellTypeResolver(vocabulary)
+    terms = (author_terms.astype(str).to_numpy() if author_terms is not None
+             else np.full(len(author), "", dtype=object))
+    pairs = pd.MultiIndex.from_arrays([author.astype(str).to_numpy(), terms])
+    codes, unique = pd.factorize(pairs, sort=True)
+    resolved = [resolve_label(label, term, exact, patterns, resolver) for label, term in unique]
+    counts = np.bincount(codes, minlength=len(unique))
+    per_pair = pd.DataFrame([_cell_columns(r, vocabulary) for r in resolved])
+    table = per_pair.iloc[codes].set_axis(author.index)
+    rows = [{"kind": "cell_type", "author_label": label, "mapped_to": r.cell_type,
+             "lineage": lineage_of(r.cell_type, vocabulary),
+             "ontology_id": _ontology_of(r, vocabulary), "resolved_by": r.resolved_by,
+             "term_id": r.term_id, "term_name": resolver.term_name(r.term_id),
+             "status": r.status, "note": r.note, "n_cells": int(n)}
+            for (label, _term), r, n in zip(unique, resolved, counts, strict=True)]
     return table, rows
+
+
+def _ontology_of(found: Resolution, vocabulary: Mapping[str, CellType]) -> str:
+    """The CL id a cell carries: its vocabulary type's, else the term reached, else unknown."""
+    if found.cell_type in vocabulary:
+        return vocabulary[found.cell_type].ontology_id
+    return found.term_id if found.term_id.startswith("CL:") and ";" not in found.term_id \
+        else UNKNOWN
+
+
+def _cell_columns(found: Resolution, vocabulary: Mapping[str, CellType]) -> dict[str, str]:
+    """The per-cell obs values of one resolution."""
+    lineage = lineage_of(found.cell_type, vocabulary)
+    return {"cell_type": found.cell_type, "ontology": _ontology_of(found, vocabulary),
+            "lineage": lineage,
+            "lineage_ontology": (vocabulary[lineage].ontology_id if lineage in vocabulary
+                                 else UNKNOWN),
+            "status": found.status}
 
 
 # --------------------------------------------------------------------------------- harmonize
@@ -226,16 +283,21 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
                    else donors + "_" + tissue)
 
     author_ct = _column(adata, "cell_type")
+    author_terms = _column(adata, "cell_type_ontology_term_id")
     annotate_mode = entry.get("cell_types", {}).get("annotate", "none")
+    if author_ct is None and author_terms is not None:
+        cl = ontology("CL")
+        author_ct = author_terms.map({t: cl.label(t) or t for t in author_terms.unique()})
     if author_ct is None:
         author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
-        types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": "unknown",
-                              "status": "no_author_labels"}, index=adata.obs_names)
+        types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": UNKNOWN, "lineage": UNMAPPED,
+                              "lineage_ontology": UNKNOWN, "status": "no_author_labels"},
+                             index=adata.obs_names)
         ct_rows = [{"kind": "cell_type", "author_label": "(none in deposit)",
-                    "mapped_to": UNMAPPED, "ontology_id": "unknown", "status": "no_author_labels",
-                    "n_cells": adata.n_obs}]
+                    "mapped_to": UNMAPPED, "lineage": UNMAPPED, "ontology_id": UNKNOWN,
+                    "status": "no_author_labels", "n_cells": adata.n_obs}]
     else:
-        types, ct_rows = map_cell_types(author_ct, entry, vocabulary)
+        types, ct_rows = map_cell_types(author_ct, entry, vocabulary, author_terms)
     source_col = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
                            index=adata.obs_names)
     confidence = pd.Series(np.nan, index=adata.obs_names)
@@ -252,24 +314,31 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
         if mask.any():
             calls = annotate_cells(adata[mask], vocabulary, **options)
             idx = adata.obs_names[mask]
-            types.loc[idx, "cell_type"] = calls["cell_type"].to_numpy()
-            types.loc[idx, "ontology"] = [vocabulary[c].ontology_id if c in vocabulary
-                                          else "unknown" for c in calls["cell_type"]]
+            found = [_cell_columns(Resolution(c, "", "markers", "annotated"), vocabulary)
+                     for c in calls["cell_type"]]
+            for column in ("cell_type", "ontology", "lineage", "lineage_ontology"):
+                types.loc[idx, column] = [f[column] for f in found]
             source_col.loc[idx] = "markers"
             confidence.loc[idx] = calls["confidence"].to_numpy()
             for call, n in calls["cell_type"].value_counts().sort_index().items():
                 ct_rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
-                                "mapped_to": call, "status": "annotated" if call != UNASSIGNED
-                                else "unassigned", "ontology_id": "", "n_cells": int(n)})
+                                "mapped_to": call, "lineage": lineage_of(call, vocabulary),
+                                "resolved_by": "markers",
+                                "status": "annotated" if call != UNASSIGNED else "unassigned",
+                                "ontology_id": "", "n_cells": int(n)})
 
     obs = pd.DataFrame({
         "donor_id": donors.to_numpy(), "sample_id": samples.to_numpy(),
         "disease": disease.to_numpy(), "tissue": tissue.to_numpy(),
         "cell_type": types["cell_type"].to_numpy(),
         "cell_type_ontology_term_id": types["ontology"].to_numpy(),
+        "cell_type_lineage": types["lineage"].to_numpy(),
+        "cell_type_lineage_ontology_term_id": types["lineage_ontology"].to_numpy(),
         "author_cell_type": author_ct.to_numpy(), "author_disease": author_disease.to_numpy(),
         "cell_type_source": source_col.to_numpy(), "dataset_id": dataset,
     }, index=adata.obs_names)
+    if author_terms is not None:
+        obs["author_cell_type_ontology_term_id"] = author_terms.to_numpy()
     for extra in ("sex", "age", "batch"):
         values = _column(adata, extra)
         if values is not None:
@@ -288,7 +357,8 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
                               "ontology_id": "", "n_cells": int(load_notes[key])})
     report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows, *cell_rows])
     report["dataset_id"] = dataset
-    report = report.reindex(columns=REPORT_COLUMNS).fillna({"ontology_id": "", "mapped_to": ""})
+    report = report.reindex(columns=REPORT_COLUMNS).fillna(
+        {c: "" for c in REPORT_COLUMNS if c not in ("dataset_id", "n_cells")})
     report = report.sort_values(["kind", "author_label", "mapped_to", "status"],
                                 kind="mergesort").reset_index(drop=True)
 

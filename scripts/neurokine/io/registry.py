@@ -36,9 +36,13 @@ FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5
 
 @dataclasses.dataclass(frozen=True)
 class CellTypeTarget:
-    """Where one author cell-type label goes: vocabulary id (or reserved class) and CL term."""
+    """Where one author cell-type label goes: a vocabulary id (or reserved class) and/or a CL term.
 
-    id: str
+    Without an id, the CL term decides (neurokine.curated.hierarchy: the finest vocabulary type
+    at or above it).
+    """
+
+    id: str | None
     cl: str | None = None
     note: str | None = None
 
@@ -252,7 +256,7 @@ def _target(value: object) -> CellTypeTarget:
     if isinstance(value, str):
         return CellTypeTarget(id=value)
     assert isinstance(value, dict)
-    return CellTypeTarget(id=value["id"], cl=value.get("cl"), note=value.get("note"))
+    return CellTypeTarget(id=value.get("id"), cl=value.get("cl"), note=value.get("note"))
 
 
 def cell_type_rules(entry: Mapping) -> tuple[dict[str, CellTypeTarget],
@@ -270,24 +274,9 @@ def cell_type_ids(registry: Mapping[str, dict]) -> dict[str, set[str]]:
     for ds, entry in registry.items():
         exact, patterns = cell_type_rules(entry)
         for target in [*exact.values(), *(t for _, t in patterns)]:
-            if target.id not in RESERVED_CELL_TYPES:
+            if target.id is not None and target.id not in RESERVED_CELL_TYPES:
                 used.setdefault(target.id, set()).add(ds)
     return used
-
-
-def check_ontology_consistency(registry: Mapping[str, dict],
-                               vocabulary: Mapping[str, object]) -> list[str]:
-    """Problems where a registry CL id disagrees with the vocabulary's CL id for the same type."""
-    problems = []
-    for ds, entry in registry.items():
-        exact, patterns = cell_type_rules(entry)
-        labelled = [*exact.items(), *((p.pattern, t) for p, t in patterns)]
-        for label, target in labelled:
-            known = vocabulary.get(target.id)
-            if known is not None and target.cl and target.cl != known.ontology_id:
-                problems.append(f"{ds}: {label!r} -> {target.id} has {target.cl}, "
-                                f"vocabulary says {known.ontology_id}")
-    return problems
 
 
 # ------------------------------------------------------------------ Snakemake rule support
