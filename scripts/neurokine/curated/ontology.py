@@ -25,6 +25,9 @@ ONTOLOGIES: tuple[str, ...] = ("CL", "MONDO", "UBERON", "PATO", "HsapDv")
 TERM_ID = re.compile(r"^(?P<prefix>[A-Za-z]+):(?P<local>[A-Za-z0-9_]+)$")
 #: The package's distribution name (its version is part of the provenance).
 PACKAGE = "cellxgene-ontology-guide"
+#: Publications of the ontologies (PATO and HsapDv have none to cite beyond their release).
+CITATIONS: dict[str, str] = {"CL": "PMID:27377652", "MONDO": "PMID:41052288",
+                             "UBERON": "PMID:22293552", "PATO": "", "HsapDv": ""}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,5 +161,25 @@ def versions() -> dict[str, str]:
     return found
 
 
+def provenance() -> list[dict[str, str]]:
+    """One row per ontology read: package, release, data file and its SHA-256 (report table)."""
+    from neurokine.io.files import sha256sum
+
+    schema = _schema()
+    dist = metadata.distribution(PACKAGE)
+    rows = []
+    for name in ONTOLOGIES:
+        release = str(schema.supported_ontologies[name]["version"])
+        file = f"cellxgene_ontology_guide/data/{name}-ontology-{release}.json.zst"
+        path = dist.locate_file(file)
+        rows.append({"reference": f"{name} ontology", "package": PACKAGE,
+                     "version": f"{dist.version} ({name} {release})", "file": file,
+                     "sha256": sha256sum(path) if path.is_file() else "",
+                     "licence": dist.metadata.get("License-Expression") or "MIT (package)",
+                     "citation": CITATIONS[name],
+                     "status": "loaded" if path.is_file() else "missing"})
+    return rows
+
+
 __all__ = ["ONTOLOGIES", "NameMatch", "Ontology", "name_variants", "normalize_name", "ontology",
-           "prefix", "versions"]
+           "prefix", "provenance", "versions"]
