@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurokine.curated import terms
 from neurokine.curated.cell_types import CellType, lineage_of
 from neurokine.curated.hierarchy import CellTypeResolver, Resolution
 from neurokine.curated.ontology import ontology
@@ -176,6 +177,39 @@ def map_tissue(author: pd.Series, tissue_map: Mapping[str, str]) -> tuple[pd.Ser
     return mapped, _count_rows("tissue", author, mapped, status)
 
 
+def map_terms(kind: str, author: pd.Series, term_ids: pd.Series, overrides: Mapping[str, str]
+              ) -> tuple[pd.Series, list[dict]]:
+    """Disease (MONDO) or tissue (UBERON) per cell from the deposit's ontology ids.
+
+    A registry override (disease_map / tissue_map keyed by the author label or the term id) wins;
+    otherwise the canonical label follows from ontology ancestry (neurokine.curated.terms).
+    Unknown and obsolete ids stay visible: `unknown` per cell, with the id and reason reported.
+    """
+    resolve = terms.disease if kind == "disease" else terms.tissue
+    lookup = {str(k): v for k, v in overrides.items()}
+    pairs = pd.MultiIndex.from_arrays([author.astype(str).to_numpy(),
+                                       term_ids.astype(str).to_numpy()])
+    codes, unique = pd.factorize(pairs, sort=True)
+    rows, labels = [], []
+    for (label, term), n in zip(unique, np.bincount(codes, minlength=len(unique)), strict=True):
+        key = label if label in lookup else term if term in lookup else None
+        found = resolve(term)
+        if key is not None:
+            mapped = lookup[key]
+            status = ("mapped_control" if mapped == "control" else "mapped"
+                      if mapped in (*CANONICAL_DISEASES, *TISSUES) else "mapped_other")
+            how = f"{'disease' if kind == 'disease' else 'tissue'}_map"
+        else:
+            mapped, status = found.label, found.status
+            how = "mondo" if kind == "disease" else "uberon"
+        labels.append(mapped)
+        rows.append({"kind": kind, "author_label": label, "mapped_to": mapped,
+                     "ontology_id": term, "resolved_by": how, "term_id": found.term_id,
+                     "term_name": found.term_name, "status": status, "note": found.note,
+                     "n_cells": int(n)})
+    return pd.Series(np.asarray(labels, dtype=object)[codes], index=author.index), rows
+
+
 def resolve_cell_type(label: str, exact: Mapping[str, CellTypeTarget],
                       patterns: Iterable[tuple[re.Pattern, CellTypeTarget]]
                       ) -> CellTypeTarget | None:
@@ -270,12 +304,22 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
 
     donors = _donors(adata, meta, source)
     author_disease = _author_disease(adata, donors, meta)
-    disease, disease_rows = map_disease(author_disease, entry.get("disease_map", {}))
+    disease_terms = _column(adata, "disease_ontology_term_id")
+    if disease_terms is not None:
+        disease, disease_rows = map_terms("disease", author_disease, disease_terms,
+                                          entry.get("disease_map", {}))
+    else:
+        disease, disease_rows = map_disease(author_disease, entry.get("disease_map", {}))
     tissue_author = _column(adata, "tissue")
     if tissue_author is None:
         tissue_author = pd.Series(meta.get("constants", {}).get("tissue", UNKNOWN),
                                   index=adata.obs_names)
-    tissue, tissue_rows = map_tissue(tissue_author, meta.get("tissue_map", {}))
+    tissue_terms = _column(adata, "tissue_ontology_term_id")
+    if tissue_terms is not None:
+        tissue, tissue_rows = map_terms("tissue", tissue_author, tissue_terms,
+                                        meta.get("tissue_map", {}))
+    else:
+        tissue, tissue_rows = map_tissue(tissue_author, meta.get("tissue_map", {}))
     samples = _column(adata, "sample")
     if samples is None:
         constant = meta.get("constants", {}).get("sample")

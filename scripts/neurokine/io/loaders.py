@@ -704,7 +704,15 @@ LOADERS = {
     "dense_matrix": load_dense_matrix,
     "h5ad": load_h5ad,
     "tenx_h5": load_tenx_h5,
+    "cellxgene": lambda dataset, entry, root: _cellxgene(dataset, entry, root),
 }
+
+
+def _cellxgene(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
+    """loader: cellxgene (neurokine.io.cellxgene; imported late, it imports this module)."""
+    from neurokine.io.cellxgene import load_cellxgene
+
+    return load_cellxgene(dataset, entry, root)
 
 
 def load_dataset(dataset: str, entry: Mapping, root: str | Path = "resources/downloads"

@@ -31,7 +31,7 @@ UNKNOWN = "unknown"
 #: Where fetched files live, relative to the working directory.
 DOWNLOAD_ROOT = Path("resources/downloads")
 #: Loaders whose files are fetched and read by neurokine.io.loaders.
-FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5")
+FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5", "cellxgene")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +146,7 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
         "h5ad": [{"h5ad"}],
         "dense_matrix": [{"matrix"}, {"archive"}],
         "tenx_h5": [{"h5"}],
+        "cellxgene": [{"h5ad"}],
         "metadata_only": [{"cell_metadata"}],
     }.get(loader)
     if required and not any(need <= roles for need in required):
@@ -161,7 +162,9 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
         raise InputError(source, f"{where}.status_note", "missing for a metadata_only dataset",
                          "say why it cannot be loaded and what is needed")
     disease_map = entry.get("disease_map", {})
-    if loader in FILE_LOADERS and not disease_map and "disease" not in meta.get("constants", {}):
+    # A CELLxGENE file names each cell's disease by MONDO id; other deposits need the map.
+    if loader in FILE_LOADERS and loader != "cellxgene" and not disease_map \
+            and "disease" not in meta.get("constants", {}):
         raise InputError(source, f"{where}.disease_map", "missing",
                          "map each author disease label to control, MS, NMOSD, "
                          "neurosarcoidosis, ICANS or another identifier")
@@ -218,9 +221,13 @@ def is_synthetic(entry: Mapping) -> bool:
 
 
 def dataset_groups(entry: Mapping, simulation_groups: Iterable[str] = ()) -> set[str]:
-    """Canonical disease groups a registry entry can contain (the simulated groups for the demo)."""
+    """Canonical disease groups a registry entry can contain (the simulated groups for the demo;
+    for a CELLxGENE file, whose diseases are only known once it is read, every canonical group
+    its MONDO terms can resolve to, plus any disease_map override)."""
     if entry.get("loader") == "simulated":
         return set(simulation_groups)
+    if entry.get("loader") == "cellxgene":
+        return set(CANONICAL_DISEASES) | set(entry.get("disease_map", {}).values())
     return set(entry.get("disease_map", {}).values())
 
 
