@@ -28,7 +28,7 @@ RESERVED_CELL_TYPES: tuple[str, ...] = (OTHER, DOUBLET, UNMAPPED, UNASSIGNED)
 UNKNOWN = "unknown"
 #: Where fetched files live, relative to the working directory.
 DOWNLOAD_ROOT = Path("resources/downloads")
-#: Loaders whose files are fetched and read by neurokine.loaders.
+#: Loaders whose files are fetched and read by neurokine.io.loaders.
 FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5")
 
 
