@@ -6,10 +6,11 @@ Layouts (features x barcodes, compressed sparse columns, i.e. one column per bar
   (droplet_latents, global_latents, metadata), which are not read.
 - Cell Ranger 2: one group per genome (e.g. `GRCh38`) with barcodes, data, indices, indptr,
   shape, genes (ids) and gene_names; no feature types.
-The matrix is read in blocks of barcodes (cells), so memory stays at the output plus one block;
-each block is validated as counts before it is kept. Symbols are kept as deposited (repeats
-included: harmonize sums them); non-gene features are kept with their type for harmonize to
-remove and report; other genomes' genes are dropped here (see features.select_genome).
+The matrix is read in blocks of barcodes (cells) into output arrays allocated once, so memory
+stays at the output plus one block; each block is validated as counts before it is kept.
+Symbols are kept as deposited (repeats included: harmonize sums them); non-gene features are
+kept with their type for harmonize to remove and report; other genomes' genes are dropped here
+(see features.select_genome).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from neurokine.io.loaders.annotations import attach, read_annotations
 from neurokine.io.loaders.common import archives_of, as_counts, existing, one_file
 from neurokine.io.loaders.features import choose_genome, feature_table, select_genome
 
-#: Barcodes read per block: ~10k cells x a few thousand non-zeros stays well under 1 GB.
-BLOCK_CELLS = 10_000
+#: Stored values read per block (~4 M: ~50 MB of transient arrays whatever the cell depth).
+BLOCK_VALUES = 1 << 22
 _MATRIX_PARTS = ("barcodes", "data", "indices", "indptr", "shape")
 #: Groups CellBender writes beside `matrix`; their presence names the producer in the notes.
 CELLBENDER_GROUPS = ("droplet_latents", "global_latents", "metadata")
@@ -94,27 +95,43 @@ def _check_shape(group: h5py.Group, n_features: int, n_cells: int, source: str) 
     return indptr
 
 
+def _blocks(indptr: np.ndarray, block_values: int) -> list[tuple[int, int]]:
+    """Consecutive cell ranges holding about block_values stored values each (>= 1 cell)."""
+    n_cells = len(indptr) - 1
+    cuts = np.searchsorted(indptr, np.arange(block_values, indptr[-1], block_values))
+    edges = np.unique(np.concatenate([[0], np.clip(cuts, 1, n_cells), [n_cells]]))
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
 def read_cells(group: h5py.Group, indptr: np.ndarray, keep: np.ndarray, source: str,
-               block: int = BLOCK_CELLS) -> sp.csr_matrix:
-    """cells x kept features as validated CSR int32, read one block of barcodes at a time."""
-    n_features = len(keep)
+               block_values: int = BLOCK_VALUES) -> sp.csr_matrix:
+    """cells x kept features as validated CSR int32, read one block of barcodes at a time.
+
+    The output arrays are allocated once at the file's number of values and filled block by
+    block, so the peak is the output plus one block (never a list of blocks and their copy).
+    """
     columns = np.flatnonzero(keep)
-    parts = []
-    for start in range(0, len(indptr) - 1, block):
-        stop = min(start + block, len(indptr) - 1)
+    index_dtype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
+    data = np.empty(int(indptr[-1]), dtype=np.int32)
+    indices = np.empty(int(indptr[-1]), dtype=index_dtype)
+    out_ptr = np.zeros(len(indptr), dtype=index_dtype)
+    filled = 0
+    for start, stop in _blocks(indptr, block_values):
         lo, hi = int(indptr[start]), int(indptr[stop])
         rows = sp.csr_matrix((group["data"][lo:hi], group["indices"][lo:hi],
-                              indptr[start:stop + 1] - lo), shape=(stop - start, n_features))
-        if len(columns) < n_features:
+                              indptr[start:stop + 1] - lo), shape=(stop - start, len(keep)))
+        if len(columns) < len(keep):
             rows = rows[:, columns]
-        parts.append(as_counts(rows, source, f"cells {start + 1}-{stop}"))
-    if not parts:
-        return sp.csr_matrix((0, len(columns)), dtype=np.int32)
-    return sp.vstack(parts, format="csr")
+        rows = as_counts(rows, source, f"cells {start + 1}-{stop}")
+        data[filled:filled + rows.nnz], indices[filled:filled + rows.nnz] = rows.data, rows.indices
+        out_ptr[start + 1:stop + 1] = filled + rows.indptr[1:]
+        filled += rows.nnz
+    return sp.csr_matrix((data[:filled], indices[:filled], out_ptr),
+                         shape=(len(indptr) - 1, len(columns)))
 
 
 def read_tenx_h5(path: Path, genome: str | None = None, source: str | None = None,
-                 block: int = BLOCK_CELLS) -> tuple[ad.AnnData, dict]:
+                 block_values: int = BLOCK_VALUES) -> tuple[ad.AnnData, dict]:
     """A 10x HDF5 file -> AnnData (cells x features, raw counts) and notes on what was read."""
     source = source or str(path)
     try:
@@ -130,7 +147,7 @@ def read_tenx_h5(path: Path, genome: str | None = None, source: str | None = Non
         keep, var = select_genome(var, genome, source, notes)
         if others:
             notes["features_other_genomes"] = others
-        counts = read_cells(group, indptr, keep, source, block)
+        counts = read_cells(group, indptr, keep, source, block_values)
     adata = ad.AnnData(X=counts, obs=pd.DataFrame(index=pd.Index(barcodes, dtype=str)), var=var)
     return adata, notes
 
