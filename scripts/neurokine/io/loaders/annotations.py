@@ -119,11 +119,9 @@ def _suffix_free(index: pd.Index) -> bool:
 
 
 def matching_keys(barcodes: pd.Index, table: pd.Index, notes: dict) -> pd.Index:
-    """Keys to look the matrix barcodes up in the table, bridging a dropped `-1` suffix.
-
-    Only when nothing matches as written and every barcode on one side ends in `-1` while the
-    other side carries no GEM-well suffix at all, so barcodes of different wells never merge.
-    """
+    """Keys to look the matrix barcodes up in the table, bridging a dropped `-1` suffix."""
+    # Only when nothing matches as written and every barcode on one side ends in -1 while the
+    # other side carries no GEM-well suffix at all, so barcodes of different wells never merge.
     if barcodes.isin(table).any():
         return barcodes
     if barcodes.str.endswith(GEM_SUFFIX).all() and _suffix_free(table):

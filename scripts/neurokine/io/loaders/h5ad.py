@@ -19,7 +19,7 @@ from neurokine.io.loaders.annotations import fields_from
 from neurokine.io.loaders.common import as_counts, existing, one_file
 from neurokine.io.loaders.features import GENE_EXPRESSION
 
-#: Where raw counts may live in an h5ad, as layout.counts names them.
+#: The fix offered when no raw counts are found where layout.counts points.
 _FIX_COUNTS = ("use a file with raw UMI counts, or name the layer holding them with "
                "layout.counts (X, raw.X or layers/<name>)")
 
@@ -88,7 +88,7 @@ def _load_npy(path: Path, n_obs: int) -> np.ndarray:
     return values
 
 
-def _canonical_text(values) -> np.ndarray:
+def _canonical_text(values: np.ndarray | pd.Series) -> np.ndarray:
     """Compare booleans, 0/1 and 'True'/'False' alike; everything else as stripped text."""
     text = pd.Series(np.asarray(values)).astype(str).str.strip()
     return text.replace({"1": "True", "0": "False", "true": "True", "false": "False",

@@ -105,11 +105,9 @@ def _blocks(indptr: np.ndarray, block_values: int) -> list[tuple[int, int]]:
 
 def read_cells(group: h5py.Group, indptr: np.ndarray, keep: np.ndarray, source: str,
                block_values: int = BLOCK_VALUES) -> sp.csr_matrix:
-    """cells x kept features as validated CSR int32, read one block of barcodes at a time.
-
-    The output arrays are allocated once at the file's number of values and filled block by
-    block, so the peak is the output plus one block (never a list of blocks and their copy).
-    """
+    """cells x kept features as validated CSR int32, read one block of barcodes at a time."""
+    # The output arrays are allocated once at the file's number of values and filled block by
+    # block, so the peak is the output plus one block (never a list of blocks and their copy).
     columns = np.flatnonzero(keep)
     index_dtype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
     data = np.empty(int(indptr[-1]), dtype=np.int32)
