@@ -15,8 +15,9 @@ from fixtures import deposits
 
 from neurokine.errors import InputError
 from neurokine.io import harmonize, loaders
-from neurokine.io.loaders.dense import read_dense, unique_ids
-from neurokine.io.loaders.mex import read_mex
+from neurokine.io.loaders.dense import read_dense
+from neurokine.io.loaders.features import unique_ids
+from neurokine.io.loaders.mex import read_features, read_mex
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -398,3 +399,10 @@ def test_h5ad_cellxgene_repeated_feature_names_are_summed(rng, tmp_path, vocabul
     raw = loaders.load_dataset("user_cxg", entry, tmp_path)
     out, report = harmonize.harmonize(raw, "user_cxg", entry, vocabulary)
     assert deposits.repeated_symbols_summed(raw, out, report) == {*deposits.GRCH38_DUPLICATES, "GENE001"}
+
+
+def test_symbol_only_genes_tsv_with_repeats_gets_unique_ids(tmp_path):
+    (tmp_path / "genes.tsv").write_text("CD3E\nTBCE\nNKG7\nTBCE\n")
+    var = read_features(tmp_path / "genes.tsv")
+    assert list(var.index) == ["CD3E", "TBCE", "NKG7", "TBCE#2"]
+    assert list(var["gene_symbols"]) == ["CD3E", "TBCE", "NKG7", "TBCE"]

@@ -29,7 +29,7 @@ from neurokine.io.loaders.common import (
     open_text,
     tag_library,
 )
-from neurokine.io.loaders.features import GENE_EXPRESSION
+from neurokine.io.loaders.features import GENE_EXPRESSION, unique_ids
 
 
 def _columns(path: Path, sep: str, source: str) -> list[str]:
@@ -59,16 +59,6 @@ def _rows(path: Path, sep: str, chunk_rows: int, source: str
         blocks.append(as_counts(values, source, what))
         names.extend(chunk.index.astype(str))
     return (sp.vstack(blocks).tocsr() if blocks else None), names
-
-
-def unique_ids(names: list[str]) -> list[str]:
-    """Feature ids from row names: the name, then `name#2`, `name#3` for later repeats."""
-    seen: dict[str, int] = {}
-    ids = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        ids.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    return ids
 
 
 def read_dense(path: Path, sep: str, chunk_rows: int = 1000, transpose: bool = False,

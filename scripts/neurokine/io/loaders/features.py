@@ -34,6 +34,16 @@ def feature_table(ids: np.ndarray, names: np.ndarray, types: np.ndarray | None =
                         index=pd.Index(np.asarray(ids, dtype=str)))
 
 
+def unique_ids(names: list[str] | np.ndarray) -> list[str]:
+    """Feature ids from names that may repeat: the name, then `name#2`, `name#3`..."""
+    seen: dict[str, int] = {}
+    ids = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        ids.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return ids
+
+
 def genomes_from_ids(var: pd.DataFrame) -> pd.DataFrame:
     """Fill an unknown genome from Cell Ranger's id prefixes, if every gene carries one."""
     genes = (var["feature_types"] == GENE_EXPRESSION).to_numpy()

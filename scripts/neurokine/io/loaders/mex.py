@@ -31,7 +31,7 @@ from neurokine.io.loaders.common import (
     tag_library,
     workdir,
 )
-from neurokine.io.loaders.features import feature_table, select_genome
+from neurokine.io.loaders.features import feature_table, select_genome, unique_ids
 
 _MEX_FILE = re.compile(r"^(?P<prefix>.*?)(?P<kind>barcodes\.tsv|features\.tsv|genes\.tsv|"
                        r"matrix\.mtx)(?:\.gz)?$")
@@ -42,8 +42,9 @@ def read_features(path: Path) -> pd.DataFrame:
     """10x features.tsv / genes.tsv: 1 (symbol), 2 (id, symbol) or 3+ (id, symbol, type) columns."""
     table = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False,
                         quoting=3)
-    ids = table[0].to_numpy()
-    symbols = table[1].to_numpy() if table.shape[1] > 1 else ids
+    symbols = table[1 if table.shape[1] > 1 else 0].to_numpy()
+    # A symbol-only table has no ids: repeated symbols get name#2 ids, summed by harmonize.
+    ids = table[0].to_numpy() if table.shape[1] > 1 else unique_ids(symbols)
     types = table[2].to_numpy() if table.shape[1] > 2 else None
     return feature_table(ids, symbols, types)
 
