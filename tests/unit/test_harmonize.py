@@ -13,6 +13,7 @@ from fixtures import deposits
 
 from neurokine.errors import InputError
 from neurokine.io import harmonize, loaders
+from neurokine.io.files import write_tsv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -200,6 +201,10 @@ def test_every_layout_harmonizes_to_the_contract(registry, vocabulary, tmp_path,
     assert report.loc[report["kind"] == "disease", "n_cells"].sum() == adata.n_obs
     assert report.loc[report["kind"] == "cell_type", "n_cells"].sum() == adata.n_obs
     assert not adata.obs["donor_id"].astype(str).isin(["", "nan"]).any()
+    # Symbols on two Ensembl ids (every GRCh38 deposit has them) are summed and reported.
+    summed = deposits.repeated_symbols_summed(raw, adata, report)
+    assert summed == ({"GENE001", *deposits.GRCH38_DUPLICATES}
+                      if name not in ("kaufmann2021", "schafflick2020_h5ad") else set())
     if name == "kim2023_idd":
         assert set(adata.obs["disease"]) == {"MOGAD_or_NMOSD", "control"}
     if name == "paley2022_ns":
@@ -235,3 +240,33 @@ def test_labels_without_a_registry_map_resolve_through_the_cell_ontology(vocabul
     assert by_label["Megakaryocytes"]["term_name"] == "megakaryocyte"
     assert all(r["n_cells"] == 2 for r in rows)
     assert found["lineage"].tolist()[:4] == ["B_cell", "B_cell", "CD4_T", "CD4_T"]
+
+
+def test_cellbender_h5_duplicated_symbols_end_to_end(vocabulary, tmp_path):
+    # The crash of issue 18: a CellBender/Cell Ranger h5 whose symbols repeat (10 in the real
+    # GRCh38 file). Load, harmonize and write the label report as the load rule does.
+    rng = np.random.default_rng(21)
+    table = deposits.gene_table()
+    types = list(rng.choice(list(deposits.FIXTURE_MARKERS), size=40))
+    counts = deposits.simulate_counts(rng, types, table)
+    barcodes = [f"{b}-1" for b in deposits.plain_barcodes(rng, 40)]
+    path = deposits.write_cellbender_h5(tmp_path / "sample_filtered.h5", counts, barcodes,
+                                        table, rng)
+    entry = {"title": "cb", "loader": "tenx_h5", "tissue": ["CSF"], "citation": "u",
+             "licence": "l", "files": [{"name": "f.h5", "role": "h5", "path": str(path)}],
+             "metadata": {"constants": {"donor": "d1", "sample": "s1", "tissue": "CSF",
+                                        "disease": "MS"}},
+             "disease_map": {"MS": "MS"}, "cell_types": {"annotate": "all"}}
+    raw = loaders.load_dataset("cb", entry, tmp_path)
+    adata, report = harmonize.harmonize(raw, "cb", entry, vocabulary)
+    _check_contract(adata)
+    assert adata.n_vars == table["symbol"].nunique()
+    assert adata.X.sum() == counts.sum()  # every UMI kept
+    write_tsv(report, tmp_path / "cb.labels.tsv", sort_by=["kind", "author_label", "mapped_to", "status"])
+    labels = pd.read_csv(tmp_path / "cb.labels.tsv", sep="\t")
+    summed = labels[labels["kind"] == "gene_symbol"].set_index("mapped_to")
+    assert sorted(summed.index) == sorted({*deposits.GRCH38_DUPLICATES, "GENE001"})
+    assert summed.loc["TBCE", "author_label"] == ";".join(deposits.GRCH38_DUPLICATES["TBCE"])
+    assert (summed["status"] == "summed_2_features").all()
+    calls = adata.obs["cell_type"].astype(str).to_numpy()
+    assert (calls == np.array(types)).mean() > 0.9

@@ -10,10 +10,13 @@ Output contract (results/loaded/<dataset>.h5ad):
 
 Gene symbols: the deposit's own features file gives the symbol for each Ensembl id (no external
 lookup, so the mapping is the one the authors' reference used). Non-gene features (antibody
-capture, CRISPR guides) are removed. Features without a symbol keep their id. When several
-features share a symbol (a symbol on two Ensembl ids, or the same symbol listed twice), their
-counts are summed into one column: every UMI is kept, the result stays integer, and signature
-scoring (keyed by symbol) sees the symbol's total expression. Each merge is listed in the report.
+capture, CRISPR guides) are removed, and so are the genes of genomes other than the one the
+registry's layout.genome keeps (done by the loader); both are counted in the report (for
+feature rows, `n_cells` holds the number of features). Features without a symbol keep their
+id. When several features share a symbol (a symbol on two Ensembl ids, or the same symbol
+listed twice), their counts are summed into one column: every UMI is kept, the result stays
+integer, and signature scoring (keyed by symbol) sees the symbol's total expression. Each merge
+is listed in the report.
 
 Labels: author labels are never dropped. Cell-type labels without a mapping become `unmapped`,
 disease labels without a mapping become `unknown`, and both are listed in the report table
@@ -98,6 +101,19 @@ def harmonize_genes(adata: ad.AnnData) -> tuple[ad.AnnData, list[dict]]:
     var = pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(uniques.astype(str)))
     out = ad.AnnData(X=X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns))
     return out, report
+
+
+def load_rows(load_notes: Mapping) -> list[dict]:
+    """Report rows for what the loader left out: other genomes' genes, unannotated cells."""
+    rows = [{"kind": "feature", "author_label": f"genome {genome}", "mapped_to": "",
+             "status": "removed_other_genome", "n_cells": int(n)}
+            for genome, n in sorted(load_notes.get("features_other_genomes", {}).items())]
+    for key in ("cells_without_annotation_dropped", "cells_in_annotation_not_in_matrix"):
+        if load_notes.get(key):
+            rows.append({"kind": "cells", "author_label": key, "mapped_to": "",
+                         "status": "dropped" if key.endswith("dropped") else "not_loaded",
+                         "ontology_id": "", "n_cells": int(load_notes[key])})
+    return rows
 
 
 # ---------------------------------------------------------------------------- per-cell fields
@@ -393,13 +409,8 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
         obs["annotation_confidence"] = confidence.to_numpy(dtype=np.float32)
     adata.obs = obs
 
-    cell_rows = []
-    for key in ("cells_without_annotation_dropped", "cells_in_annotation_not_in_matrix"):
-        if load_notes.get(key):
-            cell_rows.append({"kind": "cells", "author_label": key, "mapped_to": "",
-                              "status": "dropped" if key.endswith("dropped") else "not_loaded",
-                              "ontology_id": "", "n_cells": int(load_notes[key])})
-    report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows, *cell_rows])
+    report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows,
+                           *load_rows(load_notes)])
     report["dataset_id"] = dataset
     report = report.reindex(columns=REPORT_COLUMNS).fillna(
         {c: "" for c in REPORT_COLUMNS if c not in ("dataset_id", "n_cells")})

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from neurokine.curated import terms
 from neurokine.curated.ontology import ontology, prefix
 from neurokine.errors import InputError
-from neurokine.io.registry import file_location
+from neurokine.io.loaders.common import as_counts, existing, one_file
 
 #: Ontology columns: registry field they feed, the ontology their ids must come from.
 TERM_COLUMNS: dict[str, tuple[str, str]] = {
@@ -53,15 +53,7 @@ _SCHEMA_FIX = ("CELLxGENE-schema files name it; for another .h5ad use `loader: h
 def _h5ad(dataset: str, entry: Mapping, root: Path) -> Path:
     """The entry's one h5ad file, which must exist."""
     source = f"dataset {dataset}"
-    specs = [f for f in entry.get("files", []) if f["role"] == "h5ad" and f.get("load", True)]
-    if len(specs) != 1:
-        raise InputError(source, "files", f"loader cellxgene needs exactly one file with role "
-                         f"h5ad, found {len(specs)}", "list the CELLxGENE .h5ad once")
-    path = file_location(dataset, specs[0], root)
-    if not path.is_file():
-        raise InputError(source, f"files[{specs[0]['name']}]", f"{path} does not exist",
-                         "run the fetch step first, place the file there, or correct `path`")
-    return path
+    return existing(dataset, one_file(entry, "h5ad", source), root, source)
 
 
 def _overridden(entry: Mapping, field: str) -> bool:
@@ -169,27 +161,19 @@ def _matrix(f: h5py.File, where: str) -> object:
 def _read_counts(matrix: object, n_rows: int, chunk: int, path: Path, where: str
                  ) -> sp.csr_matrix:
     """All rows as CSR int32, read and checked one slice at a time."""
-    from neurokine.io.loaders import require_counts
-
     blocks = []
     for start in range(0, n_rows, chunk):
         block = matrix[start:min(start + chunk, n_rows)]
-        block = sp.csr_matrix(block)
         try:
-            require_counts(block, str(path), where)
+            blocks.append(as_counts(block, str(path), where))
         except InputError as exc:
-            if where == "X":
-                raise InputError(
-                    str(path), "X", f"{exc.problem}, and the file has no raw.X",
-                    "CELLxGENE files keep the raw counts in raw.X (or in X when there is no "
-                    "raw): use the file as CELLxGENE distributes it, or one with raw counts"
-                ) from None
-            raise
-        blocks.append(block.astype(np.int32))
-    matrix = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 0), dtype=np.int32)
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
-    return matrix
+            if where != "X":
+                raise
+            raise InputError(
+                str(path), "X", f"{exc.problem}, and the file has no raw.X",
+                "CELLxGENE files keep the raw counts in raw.X (or in X when there is no raw): "
+                "use the file as CELLxGENE distributes it, or one with raw counts") from None
+    return sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, 0), dtype=np.int32)
 
 
 def load_cellxgene(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
