@@ -49,6 +49,7 @@ from neurokine.io.registry import (
     UNMAPPED,
     CellTypeTarget,
     cell_type_rules,
+    is_synthetic,
 )
 
 TISSUES: tuple[str, ...] = ("CSF", "blood", "CNS")
@@ -309,15 +310,22 @@ def _cell_columns(found: Resolution, vocabulary: Mapping[str, CellType]) -> dict
 # --------------------------------------------------------------------------------- harmonize
 
 
-def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
-              vocabulary: Mapping[str, object], annotate_options: Mapping | None = None
-              ) -> tuple[ad.AnnData, pd.DataFrame]:
-    """Map a loaded deposit onto the contract; return it with the label report table."""
-    source = f"dataset {dataset}"
-    meta = entry.get("metadata", {})
-    load_notes = dict(adata.uns.get("neurokine_load", {}))
-    adata, gene_rows = harmonize_genes(adata)
+@dataclasses.dataclass
+class CellTypeCalls:
+    """Each cell's vocabulary type, lineage and CL terms, where they came from, and report rows."""
 
+    types: pd.DataFrame           # cell_type, ontology, lineage, lineage_ontology (per cell)
+    source: pd.Series             # author | markers | none
+    confidence: pd.Series         # marker-annotation margin (NaN for author labels)
+    author: pd.Series             # the deposit's label (or the CL name of its term)
+    author_terms: pd.Series | None
+    rows: list[dict]
+
+
+def _sample_fields(adata: ad.AnnData, entry: Mapping, source: str
+                   ) -> tuple[dict[str, pd.Series], list[dict]]:
+    """Donor, sample, disease (author and canonical) and tissue per cell, with report rows."""
+    meta = entry.get("metadata", {})
     donors = _donors(adata, meta, source)
     author_disease = _author_disease(adata, donors, meta)
     disease_terms = _column(adata, "disease_ontology_term_id")
@@ -341,89 +349,128 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
         constant = meta.get("constants", {}).get("sample")
         samples = (pd.Series(constant, index=adata.obs_names) if constant
                    else donors + "_" + tissue)
+    fields = {"donor_id": donors, "sample_id": samples, "disease": disease, "tissue": tissue,
+              "author_disease": author_disease}
+    return fields, [*disease_rows, *tissue_rows]
 
+
+def _author_cell_types(adata: ad.AnnData, entry: Mapping, vocabulary: Mapping[str, object]
+                       ) -> CellTypeCalls:
+    """Cell types from the deposit's labels or CL ids (all `unmapped` when it has neither)."""
     author_ct = _column(adata, "cell_type")
     author_terms = _column(adata, "cell_type_ontology_term_id")
-    annotate_mode = entry.get("cell_types", {}).get("annotate", "none")
     if author_ct is None and author_terms is not None:
         cl = ontology("CL")
         author_ct = author_terms.map({t: cl.label(t) or t for t in author_terms.unique()})
     if author_ct is None:
-        author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
         types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": UNKNOWN, "lineage": UNMAPPED,
-                              "lineage_ontology": UNKNOWN, "status": "no_author_labels"},
-                             index=adata.obs_names)
-        ct_rows = [{"kind": "cell_type", "author_label": "(none in deposit)",
-                    "mapped_to": UNMAPPED, "lineage": UNMAPPED, "ontology_id": UNKNOWN,
-                    "status": "no_author_labels", "n_cells": adata.n_obs}]
+                              "lineage_ontology": UNKNOWN}, index=adata.obs_names)
+        rows = [{"kind": "cell_type", "author_label": "(none in deposit)", "mapped_to": UNMAPPED,
+                 "lineage": UNMAPPED, "ontology_id": UNKNOWN, "status": "no_author_labels",
+                 "n_cells": adata.n_obs}]
+        author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
     else:
-        types, ct_rows = map_cell_types(author_ct, entry, vocabulary, author_terms)
-    source_col = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
-                           index=adata.obs_names)
-    confidence = pd.Series(np.nan, index=adata.obs_names)
-    if annotate_mode in ("all", "unmapped"):
-        from neurokine.io.annotate import annotate_cells
+        types, rows = map_cell_types(author_ct, entry, vocabulary, author_terms)
+    source = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
+                       index=adata.obs_names)
+    return CellTypeCalls(types, source, pd.Series(np.nan, index=adata.obs_names), author_ct,
+                         author_terms, rows)
 
-        mask = (np.ones(adata.n_obs, dtype=bool) if annotate_mode == "all"
-                else (types["cell_type"] == UNMAPPED).to_numpy())
-        options = dict(annotate_options or {})
-        if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
-            # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
-            # (immune cells infiltrate lesions).
-            options["compartments"] = ["CSF", "blood"]
-        if mask.any():
-            calls = annotate_cells(adata[mask], vocabulary, **options)
-            idx = adata.obs_names[mask]
-            found = [_cell_columns(Resolution(c, "", "markers", "annotated"), vocabulary)
-                     for c in calls["cell_type"]]
-            for column in ("cell_type", "ontology", "lineage", "lineage_ontology"):
-                types.loc[idx, column] = [f[column] for f in found]
-            source_col.loc[idx] = "markers"
-            confidence.loc[idx] = calls["confidence"].to_numpy()
-            for call, n in calls["cell_type"].value_counts().sort_index().items():
-                ct_rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
-                                "mapped_to": call, "lineage": lineage_of(call, vocabulary),
-                                "resolved_by": "markers",
-                                "status": "annotated" if call != UNASSIGNED else "unassigned",
-                                "ontology_id": "", "n_cells": int(n)})
 
+def _annotate_from_markers(adata: ad.AnnData, calls: CellTypeCalls, mode: str, tissue: pd.Series,
+                           vocabulary: Mapping[str, object], annotate_options: Mapping | None) -> None:
+    """Call cells from the vocabulary's markers (`all`, or only the `unmapped`), in place."""
+    from neurokine.io.annotate import annotate_cells
+
+    mask = (np.ones(adata.n_obs, dtype=bool) if mode == "all"
+            else (calls.types["cell_type"] == UNMAPPED).to_numpy())
+    if not mask.any():
+        return
+    options = dict(annotate_options or {})
+    if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
+        # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
+        # (immune cells infiltrate lesions).
+        options["compartments"] = ["CSF", "blood"]
+    found = annotate_cells(adata[mask], vocabulary, **options)
+    idx = adata.obs_names[mask]
+    columns = [_cell_columns(Resolution(c, "", "markers", "annotated"), vocabulary)
+               for c in found["cell_type"]]
+    for column in ("cell_type", "ontology", "lineage", "lineage_ontology"):
+        calls.types.loc[idx, column] = [f[column] for f in columns]
+    calls.source.loc[idx] = "markers"
+    calls.confidence.loc[idx] = found["confidence"].to_numpy()
+    for call, n in found["cell_type"].value_counts().sort_index().items():
+        calls.rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
+                           "mapped_to": call, "lineage": lineage_of(call, vocabulary),
+                           "resolved_by": "markers",
+                           "status": "annotated" if call != UNASSIGNED else "unassigned",
+                           "ontology_id": "", "n_cells": int(n)})
+
+
+def _harmonized_obs(adata: ad.AnnData, dataset: str, fields: Mapping[str, pd.Series],
+                    calls: CellTypeCalls, annotated: bool) -> pd.DataFrame:
+    """The contract's obs table (categorical strings), covariates where the deposit has them."""
+    types = calls.types
     obs = pd.DataFrame({
-        "donor_id": donors.to_numpy(), "sample_id": samples.to_numpy(),
-        "disease": disease.to_numpy(), "tissue": tissue.to_numpy(),
+        **{k: fields[k].to_numpy() for k in ("donor_id", "sample_id", "disease", "tissue")},
         "cell_type": types["cell_type"].to_numpy(),
         "cell_type_ontology_term_id": types["ontology"].to_numpy(),
         "cell_type_lineage": types["lineage"].to_numpy(),
         "cell_type_lineage_ontology_term_id": types["lineage_ontology"].to_numpy(),
-        "author_cell_type": author_ct.to_numpy(), "author_disease": author_disease.to_numpy(),
-        "cell_type_source": source_col.to_numpy(), "dataset_id": dataset,
+        "author_cell_type": calls.author.to_numpy(),
+        "author_disease": fields["author_disease"].to_numpy(),
+        "cell_type_source": calls.source.to_numpy(), "dataset_id": dataset,
     }, index=adata.obs_names)
-    if author_terms is not None:
-        obs["author_cell_type_ontology_term_id"] = author_terms.to_numpy()
+    if calls.author_terms is not None:
+        obs["author_cell_type_ontology_term_id"] = calls.author_terms.to_numpy()
     for extra in ("sex", "age", "batch"):
         values = _column(adata, extra)
         if values is not None:
             obs[extra] = values.to_numpy()
     for column in obs.columns:
         obs[column] = pd.Categorical(obs[column].astype(str))
-    if annotate_mode in ("all", "unmapped"):
-        obs["annotation_confidence"] = confidence.to_numpy(dtype=np.float32)
-    adata.obs = obs
+    if annotated:
+        obs["annotation_confidence"] = calls.confidence.to_numpy(dtype=np.float32)
+    return obs
 
-    report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows,
-                           *load_rows(load_notes)])
+
+def _label_report(dataset: str, rows: list[dict]) -> pd.DataFrame:
+    """labels.tsv: every author label and feature decision, sorted, blanks for missing fields."""
+    report = pd.DataFrame(rows)
     report["dataset_id"] = dataset
     report = report.reindex(columns=REPORT_COLUMNS).fillna(
         {c: "" for c in REPORT_COLUMNS if c not in ("dataset_id", "n_cells")})
-    report = report.sort_values(["kind", "author_label", "mapped_to", "status"],
-                                kind="mergesort").reset_index(drop=True)
+    return report.sort_values(["kind", "author_label", "mapped_to", "status"],
+                              kind="mergesort").reset_index(drop=True)
 
-    adata.uns = {"neurokine": {
-        "synthetic": bool(entry.get("synthetic", False)), "dataset_id": dataset,
-        "title": entry.get("title", ""), "citation": " ".join(entry.get("citation", "").split()),
+
+def _provenance(dataset: str, entry: Mapping, load_notes: Mapping) -> dict:
+    """uns['neurokine']: where the data came from and what the loader noted."""
+    return {"neurokine": {
+        "synthetic": is_synthetic(entry), "dataset_id": dataset, "title": entry.get("title", ""),
+        "citation": " ".join(entry.get("citation", "").split()),
         "load_notes": {k: (v if not isinstance(v, list) else [str(x) for x in v])
                        for k, v in load_notes.items()},
         "control_description": entry.get("control_description", ""),
     }}
+
+
+def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
+              vocabulary: Mapping[str, object], annotate_options: Mapping | None = None
+              ) -> tuple[ad.AnnData, pd.DataFrame]:
+    """Map a loaded deposit onto the contract; return it with the label report table."""
+    source = f"dataset {dataset}"
+    load_notes = dict(adata.uns.get("neurokine_load", {}))
+    adata, gene_rows = harmonize_genes(adata)
+    fields, field_rows = _sample_fields(adata, entry, source)
+    calls = _author_cell_types(adata, entry, vocabulary)
+    mode = entry.get("cell_types", {}).get("annotate", "none")
+    annotated = mode in ("all", "unmapped")
+    if annotated:
+        _annotate_from_markers(adata, calls, mode, fields["tissue"], vocabulary, annotate_options)
+    adata.obs = _harmonized_obs(adata, dataset, fields, calls, annotated)
+    report = _label_report(dataset, [*field_rows, *calls.rows, *gene_rows, *load_rows(load_notes)])
+    adata.uns = _provenance(dataset, entry, load_notes)
     validate_harmonized(adata, source)
     return adata, report
 
