@@ -133,84 +133,111 @@ def draft(path: Path, dataset: str | None = None) -> str:
     finally:
         adata.file.close()
     dataset = dataset or terms.identifier(path.stem)
-    vocabulary = load_cell_types()
-    cellxgene = all(c in columns for c in CELLXGENE_OBS)
     head = [f"# Draft registry entry for {path} (python -m neurokine.draft_entry).",
             "# Check the lines marked `check`, fill in title, citation and licence, then add it to",
             "# config/datasets.yaml and select it with --config 'datasets=[" + dataset + "]'."]
-    if cellxgene:
-        tissues = sorted({terms.tissue(t).label for t in obs["tissue_ontology_term_id"].astype(str)
-                          .unique()} - {"unknown"})
-        ct_lines, unplaced = cell_type_lines(obs["cell_type"].astype(str) if "cell_type" in columns
-                                             else obs["cell_type_ontology_term_id"].astype(str),
-                                             vocabulary, obs["cell_type_ontology_term_id"])
-        diseases = [f"    #   {d!r} -> {terms.disease(d).label}" for d in
-                    sorted(obs["disease_ontology_term_id"].astype(str).unique())]
-        body = [f"{dataset}:", "  title: 'TODO: title'", "  loader: cellxgene",
-                f"  tissue: {_quoted(tissues or ['CSF'])}" + ("" if tissues else "   # check"),
-                "  citation: 'TODO: citation'", "  licence: 'TODO: licence'", "  files:",
-                f"    - {{name: {_quoted(path.name)}, role: h5ad, path: {_quoted(str(path))}}}",
-                "  # Resolved from the ontology columns (no mapping needed):",
-                "  # diseases (MONDO):", *[line.replace("    ", "  ", 1) for line in diseases],
-                "  # cell types (Cell Ontology -> vocabulary):",
-                *[line.replace("    ", "  ", 1) for line in ct_lines]]
-        if unplaced:
-            body.append(f"  # cannot place: {unplaced} (they stay `unmapped`, listed in labels.tsv)")
-        return "\n".join(head + body) + "\n"
-
-    found = {field: find_column(columns, field) for field in CANDIDATES}
-    meta = {f: c for f, c in found.items() if c is not None}
-    body = [f"{dataset}:", "  title: 'TODO: title'", "  loader: h5ad"]
-    constants, tissue_map, tissues, notes = {}, {}, set(), []
-    if found["tissue"] is not None:
-        for value in sorted(obs[found["tissue"]].astype(str).unique()):
-            label = tissue_label(value)
-            if label is None:
-                notes.append(f"  # check: tissue label {value!r} is not CSF, blood or CNS; add it "
-                             "to metadata.tissue_map")
-            else:
-                tissues.add(label)
-                if value != label:
-                    tissue_map[value] = label
+    if all(c in columns for c in CELLXGENE_OBS):
+        body = _cellxgene_entry(path, dataset, obs, columns, load_cell_types())
     else:
-        constants["tissue"] = "CSF"
-        tissues.add("CSF")
-        notes.append("  # check: no tissue column found; metadata.constants.tissue and the "
-                     "entry's tissue say CSF")
+        body = _h5ad_entry(path, dataset, obs, columns, layout, load_cell_types())
+    return "\n".join(head + body) + "\n"
+
+
+def _file_line(path: Path) -> str:
+    """The entry's one `files:` item for a local file."""
+    return f"    - {{name: {_quoted(path.name)}, role: h5ad, path: {_quoted(str(path))}}}"
+
+
+def _cellxgene_entry(path: Path, dataset: str, obs: pd.DataFrame, columns: list[str],
+                     vocabulary: Mapping) -> list[str]:
+    """A `loader: cellxgene` entry: everything resolves from the ontology columns."""
+    tissues = sorted({terms.tissue(t).label for t in obs["tissue_ontology_term_id"].astype(str)
+                      .unique()} - {"unknown"})
+    labels = (obs["cell_type"] if "cell_type" in columns else obs["cell_type_ontology_term_id"])
+    ct_lines, unplaced = cell_type_lines(labels.astype(str), vocabulary,
+                                         obs["cell_type_ontology_term_id"])
+    diseases = [f"  #   {d!r} -> {terms.disease(d).label}"
+                for d in sorted(obs["disease_ontology_term_id"].astype(str).unique())]
+    body = [f"{dataset}:", "  title: 'TODO: title'", "  loader: cellxgene",
+            f"  tissue: {_quoted(tissues or ['CSF'])}" + ("" if tissues else "   # check"),
+            "  citation: 'TODO: citation'", "  licence: 'TODO: licence'", "  files:",
+            _file_line(path), "  # Resolved from the ontology columns (no mapping needed):",
+            "  # diseases (MONDO):", *diseases, "  # cell types (Cell Ontology -> vocabulary):",
+            *[line.replace("    ", "  ", 1) for line in ct_lines]]
+    if unplaced:
+        body.append(f"  # cannot place: {unplaced} (they stay `unmapped`, listed in labels.tsv)")
+    return body
+
+
+def _tissue_fields(obs: pd.DataFrame, column: str | None
+                   ) -> tuple[set[str], dict[str, str], dict[str, str], list[str]]:
+    """Tissues, tissue_map, constants and `check` notes from the tissue column (if any)."""
+    if column is None:
+        return {"CSF"}, {}, {"tissue": "CSF"}, [
+            "  # check: no tissue column found; metadata.constants.tissue and the entry's tissue "
+            "say CSF"]
+    tissues, tissue_map, notes = set(), {}, []
+    for value in sorted(obs[column].astype(str).unique()):
+        label = tissue_label(value)
+        if label is None:
+            notes.append(f"  # check: tissue label {value!r} is not CSF, blood or CNS; add it to "
+                         "metadata.tissue_map")
+            continue
+        tissues.add(label)
+        if value != label:
+            tissue_map[value] = label
+    return tissues, tissue_map, {}, notes
+
+
+def _disease_lines(obs: pd.DataFrame, column: str | None) -> list[str]:
+    """The disease_map, each author label with the canonical group it looks like and why."""
+    if column is None:
+        return ["  disease_map: {healthy: control}   # check: see metadata.constants"]
+    lines = ["  disease_map:"]
+    for value in sorted(obs[column].astype(str).unique()):
+        label, how = disease_label(value)
+        lines.append(f"    {_quoted(value)}: {_quoted(label)}   # {how}")
+    return lines
+
+
+def _cell_type_lines(obs: pd.DataFrame, column: str | None, vocabulary: Mapping) -> list[str]:
+    """How each author cell-type label resolves, or marker annotation when there are none."""
+    if column is None:
+        return ["  cell_types: {annotate: all}   # no cell-type column: marker annotation"]
+    ct_lines, unplaced = cell_type_lines(obs[column].astype(str), vocabulary, None)
+    lines = ["  # cell types: author label -> vocabulary id (CL term; how), resolved without a map:",
+             *[line.replace("    ", "  ", 1) for line in ct_lines]]
+    if unplaced:
+        lines += [f"  # cannot place {unplaced}: map them in cell_types.map (label: vocabulary id, "
+                  "or {cl: CL:nnnnnnn}), or leave them to the marker annotator:",
+                  "  cell_types: {annotate: unmapped}"]
+    return lines
+
+
+def _h5ad_entry(path: Path, dataset: str, obs: pd.DataFrame, columns: list[str], layout: Mapping,
+                vocabulary: Mapping) -> list[str]:
+    """A `loader: h5ad` entry from the columns that look like donor, sample, disease, tissue and
+    cell type; `check` notes where one is missing."""
+    found = {field: find_column(columns, field) for field in CANDIDATES}
+    tissues, tissue_map, constants, notes = _tissue_fields(obs, found["tissue"])
     if found["donor"] is None:
         notes.append("  # check: no donor column found; name it in metadata.columns.donor")
         constants["donor"] = "donor1"
     if found["disease"] is None:
         notes.append("  # check: no disease column found; every cell is taken as a control")
         constants["disease"] = "healthy"
-    body += [f"  tissue: {_quoted(sorted(tissues))}", "  citation: 'TODO: citation'",
-             "  licence: 'TODO: licence'", "  files:",
-             f"    - {{name: {_quoted(path.name)}, role: h5ad, path: {_quoted(str(path))}}}",
-             f"  layout: {_quoted(layout)}", "  metadata:", f"    columns: {_quoted(meta)}"]
+    meta = {f: c for f, c in found.items() if c is not None}
+    body = [f"{dataset}:", "  title: 'TODO: title'", "  loader: h5ad",
+            f"  tissue: {_quoted(sorted(tissues))}", "  citation: 'TODO: citation'",
+            "  licence: 'TODO: licence'", "  files:", _file_line(path), f"  layout: {_quoted(layout)}",
+            "  metadata:", f"    columns: {_quoted(meta)}"]
     if constants:
         body.append(f"    constants: {_quoted(constants)}")
     if tissue_map:
         body.append(f"    tissue_map: {_quoted(tissue_map)}")
-    body += notes
-    if found["disease"] is not None:
-        body.append("  disease_map:")
-        for value in sorted(obs[found["disease"]].astype(str).unique()):
-            label, how = disease_label(value)
-            body.append(f"    {_quoted(value)}: {_quoted(label)}   # {how}")
-    else:
-        body.append("  disease_map: {healthy: control}   # check: see metadata.constants")
-    body.append("  control_description: 'TODO: who the controls are'")
-    if found["cell_type"] is None:
-        body += ["  cell_types: {annotate: all}   # no cell-type column: marker annotation"]
-    else:
-        ct_lines, unplaced = cell_type_lines(obs[found["cell_type"]].astype(str), vocabulary, None)
-        body += ["  # cell types: author label -> vocabulary id (CL term; how), resolved without "
-                 "a map:", *[line.replace("    ", "  ", 1) for line in ct_lines]]
-        if unplaced:
-            body += [f"  # cannot place {unplaced}: map them in cell_types.map (label: vocabulary "
-                     "id, or {cl: CL:nnnnnnn}), or leave them to the marker annotator:",
-                     "  cell_types: {annotate: unmapped}"]
-    return "\n".join(head + body) + "\n"
+    return [*body, *notes, *_disease_lines(obs, found["disease"]),
+            "  control_description: 'TODO: who the controls are'",
+            *_cell_type_lines(obs, found["cell_type"], vocabulary)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
