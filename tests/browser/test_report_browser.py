@@ -106,7 +106,8 @@ def injected_report(demo: Path, out: Path) -> Path:
         cell_counts=renamed(read_tsv(results / f"aggregate/{ds}/cell_counts.tsv")),
         donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/donor_scores.tsv")),
         nodes=renamed(read_tsv(results / f"network/{ds}/node_scores.tsv")),
-        network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")))
+        network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")),
+        activities=renamed(read_tsv(results / f"compare/{ds}/activity_tests.tsv")))
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     style.apply_style()
     pngs = {}

@@ -16,6 +16,7 @@ import pandas as pd
 from neurokine.plot.figures import DatasetTables
 from neurokine.stats import compare
 from neurokine.stats import network as nw
+from neurokine.stats.activity import ACTIVITY_COLUMNS
 
 TYPES = ("B_naive", "CD4_T_memory", "mono_classical")
 AXES = ("IL6", "TNF")
@@ -84,5 +85,8 @@ def _cached_tables(seed: int, rename: tuple[tuple[str, str], ...]) -> DatasetTab
     qc = pd.DataFrame([{"dataset_id": "toy", "sample_id": s, "order": k, "step": step, "threshold": "",
                         "cells_kept": 300 - 10 * k, "genes_kept": 1000}
                        for s in samples for k, step in enumerate(("input", "min_counts", "max_pct_mito"))])
+    # The response-module tests stand in for joint activities (same columns, same donors).
+    activities = tests[tests["module"] == "response"].rename(columns={"effect": "activity"}).assign(
+        level="fine", resource="toy").reindex(columns=ACTIVITY_COLUMNS)
     return DatasetTables(tests=tests, qc_steps=qc, cell_counts=counts, donor_scores=scores, nodes=nodes,
-                         network=network)
+                         network=network, activities=activities)
