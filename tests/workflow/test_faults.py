@@ -43,6 +43,7 @@ SCRIPT_RULES = {"plan_shards.py": "plan_shards", "simulate_shard.py": "simulate_
                 "score_shard.py": "score_shard", "aggregate_shards.py": "aggregate_shards",
                 "compare_groups.py": "compare_groups",
                 "response_enrichment.py": "response_enrichment",
+                "estimate_activities.py": "estimate_activities",
                 "meta_analysis.py": "meta_analysis", "plot_figures.py": "plot_figures",
                 "render_report.py": "render_report"}
 

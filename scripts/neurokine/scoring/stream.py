@@ -31,7 +31,7 @@ from neurokine.scoring import kernels
 from neurokine.scoring.aggregate import AggregateTables, GroupState, StreamingAggregate
 from neurokine.scoring.checks import check_counts, check_var_names
 from neurokine.scoring.detection import Feature, cell_detection
-from neurokine.scoring.engine import iter_scores
+from neurokine.scoring.engine import iter_scores, log_skipped
 from neurokine.scoring.genestats import GeneStats, gene_statistics_of
 from neurokine.scoring.params import ScoringParams
 from neurokine.scoring.plan import GeneSets, ScoringPlan, build_plan
@@ -142,8 +142,7 @@ def plan_from_files(paths: Sequence[str | os.PathLike[str]], gene_sets: GeneSets
             raise InputError("scoring", "files", "no prepared file given", "pass at least one")
         stats = gene_statistics_of(sources, var_names)
     plan = build_plan(gene_sets, var_names, stats, params)
-    for row in plan.coverage[plan.coverage["status"] != "scored"].itertuples():
-        log.warning("signature %s not scored: %s", row.signature, row.reason)
+    log_skipped(plan)
     if plan.n_signatures == 0:
         raise InputError(str(paths[0]), "signatures", "no signature could be scored (see the "
                          "reasons in the coverage table)", "check gene names and "
