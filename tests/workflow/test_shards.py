@@ -35,6 +35,7 @@ DATASET = "demo_synthetic"
 SHARD_RULES = ("simulate_shard", "qc_shard", "prepare_shard", "score_shard")
 #: Targets of the 3-shard run: every table up to the comparisons and networks (no figures).
 TABLE_TARGETS = (paths.META_ANALYSIS, paths.RESPONSE_ENRICHMENT.format(dataset=DATASET),
+                 paths.ACTIVITY_TESTS.format(dataset=DATASET),
                  paths.INTERACTION_TESTS.format(dataset=DATASET))
 
 
