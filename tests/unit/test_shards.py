@@ -52,14 +52,23 @@ def split_by_samples(adata: ad.AnnData, n_shards: int) -> list[ad.AnnData]:
 def test_shards_are_consecutive_whole_samples_within_the_limit():
     cells = [50, 30, 40, 250, 10, 10, 90]
     numbers = assign_shards(cells, 100)
-    assert numbers == [1, 1, 2, 3, 4, 4, 5]  # 250 > 100: a shard of its own
+    assert numbers == [1, 2, 2, 3, 4, 4, 5]  # 250 > 100: a shard of its own
     assert numbers == sorted(numbers)
     for k in set(numbers):
         inside = [c for c, n in zip(cells, numbers, strict=True) if n == k]
         assert sum(inside) <= 100 or len(inside) == 1
     assert assign_shards(cells, 10**9) == [1] * len(cells)
+    assert assign_shards([], 5) == []
     with pytest.raises(ValueError):
         assign_shards(cells, 0)
+
+
+def test_shards_are_as_few_as_the_limit_allows_and_balanced():
+    cells = [1000] * 102 + [300]  # filling up to 50,000 would leave a 2,300-cell last shard
+    numbers = assign_shards(cells, 50_000)
+    sizes = [sum(c for c, n in zip(cells, numbers, strict=True) if n == k) for k in set(numbers)]
+    assert len(sizes) == 3 and max(sizes) <= 50_000
+    assert max(sizes) - min(sizes) <= 1000  # about equal, not 49k + 49k + 2.3k
 
 
 def test_plan_round_trip_and_shard_sizes(tmp_path):

@@ -2,8 +2,9 @@
 
 A shard is a run of consecutive samples (in the order they first appear in the data) holding at
 most `sharding.max_cells` cells; a sample is never split, so a larger sample is a shard of its
-own. Every per-cell step runs once per shard and gather steps combine the shards in plan order.
-Sample-level groups (sample x cell type) never span two shards.
+own. Shards are as few as that allows, and balanced in size. Every per-cell step runs once per
+shard and gather steps combine the shards in plan order. Sample-level groups (sample x cell
+type) never span two shards.
 
 Light on purpose (no pandas, numpy or h5py): the Snakefile reads plans here while it builds the
 DAG and sizes each shard job's memory, in every cluster job again.
@@ -41,20 +42,39 @@ def shard_id(number: int, n_shards: int) -> str:
     return str(number).zfill(max(3, len(str(n_shards))))
 
 
-def assign_shards(cells: Sequence[int], max_cells: int) -> list[int]:
-    """Shard number (from 1) of each sample, given cells per sample in plan order.
-
-    Consecutive samples fill a shard until the next one would take it past `max_cells`.
-    """
-    if max_cells < 1:
-        raise ValueError(f"max_cells must be at least 1, not {max_cells}")
+def _fill(cells: Sequence[int], limit: int) -> list[int]:
+    """Shard numbers (from 1) when consecutive samples fill a shard until the next one would
+    take it past `limit` (a larger sample is a shard of its own)."""
     numbers, current, filled = [], 0, 0
     for n in cells:
-        if current == 0 or filled + n > max_cells:
+        if current == 0 or filled + n > limit:
             current, filled = current + 1, 0
         filled += n
         numbers.append(current)
     return numbers
+
+
+def assign_shards(cells: Sequence[int], max_cells: int) -> list[int]:
+    """Shard number (from 1) of each sample, given cells per sample in plan order.
+
+    As few shards as consecutive samples filling up to `max_cells` need, balanced: the
+    smallest limit that still needs no more shards is used, so shards come out about equal
+    (no small last shard, whose jobs would cost their fixed start-up for little work).
+    """
+    if max_cells < 1:
+        raise ValueError(f"max_cells must be at least 1, not {max_cells}")
+    cells = [int(n) for n in cells]
+    if not cells:
+        return []
+    n_shards = max(_fill(cells, max_cells))
+    low, high = 1, max_cells
+    while low < high:  # the number of shards only falls as the limit grows
+        middle = (low + high) // 2
+        if max(_fill(cells, middle)) <= n_shards:
+            high = middle
+        else:
+            low = middle + 1
+    return _fill(cells, min(low, max_cells))
 
 
 def plan_rows(samples: Sequence[tuple[str, int, float]], n_genes: int,
