@@ -23,9 +23,9 @@ style.save_figure(cross_dataset.forest_plot(rows, pooled, synthetic, "Top findin
                   snakemake.output.forest_png, snakemake.output.forest_svg)
 observed = therapy.observed_signal(tests, alpha, interactions)
 diseases = list(dict.fromkeys(c.case for c in settings.contrasts))
-table = therapy.therapy_table({a.id: a for a in axis_list}, observed, diseases,
-                              sorted(tests["dataset_id"].astype(str).unique()))
-style.save_figure(cross_dataset.therapy_panel(table, alpha, synthetic,
+by_id = {a.id: a for a in axis_list}
+table = therapy.therapy_table(by_id, observed, diseases, sorted(tests["dataset_id"].astype(str).unique()))
+style.save_figure(cross_dataset.therapy_panel(table, therapy.therapy_records(by_id), alpha, synthetic,
                                               "Observed signal beside the outcome of targeting each axis"),
                   snakemake.output.therapy_png, snakemake.output.therapy_svg)
 write_tsv(table, snakemake.output.therapy_table, sort_by=["axis", "disease"])
