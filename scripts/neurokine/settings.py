@@ -132,6 +132,16 @@ class NetworkSettings:
     min_ligand_fraction: float
     min_receptor_fraction: float
     top_edges: int
+    min_donor_agreement: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSettings:
+    """The HTML report (config `report`)."""
+
+    title: str
+    table_rows: int
+    detail_findings: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +182,7 @@ class Settings:
     network: NetworkSettings
     annotation: AnnotationSettings
     fetch: FetchSettings
+    report: ReportSettings
 
     @classmethod
     def from_config(cls, config: Mapping) -> Settings:
@@ -186,4 +197,4 @@ class Settings:
             compare=CompareSettings.from_config(config["compare"]),
             network=NetworkSettings(**config["network"]),
             annotation=AnnotationSettings(**config["marker_annotation"]),
-            fetch=FetchSettings(**config["fetch"]))
+            fetch=FetchSettings(**config["fetch"]), report=ReportSettings(**config["report"]))

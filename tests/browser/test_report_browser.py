@@ -119,7 +119,8 @@ def injected_report(demo: Path, out: Path) -> Path:
                                        REPO / "resources/schemas/axis.schema.yaml")}
     table = therapy.therapy_table(axes, therapy.observed_signal(tables.tests, 0.05, tables.network),
                                   ["MS", "NMOSD", "neurosarcoidosis", "ICANS"], [ds])
-    style.save_figure(cross_dataset.therapy_panel(table, 0.05, True, "therapy"), out / "therapy_panel.png",
+    style.save_figure(cross_dataset.therapy_panel(table, therapy.therapy_records(axes), 0.05, True,
+                                                  "therapy"), out / "therapy_panel.png",
                       out / "therapy_panel.svg")
     entry = yaml.safe_load((REPO / "config/datasets.yaml").read_text())[ds]
     truth = renamed(read_tsv(results / f"simulated/{ds}/planted_effects.tsv"))

@@ -47,7 +47,7 @@ def render_all(directory: Path, tables: figures.DatasetTables, synthetic: bool =
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, fig in figures.dataset_figures(tables, dataset="toy", synthetic=synthetic, alpha=0.05,
-                                             min_cells=10, network=NetworkSettings(0.5, 0.1, 15)):
+                                             min_cells=10, network=NetworkSettings(0.5, 0.1, 15, 0.75)):
         written[f"{name}.png"], written[f"{name}.svg"] = directory / f"{name}.png", directory / f"{name}.svg"
         style.save_figure(fig, written[f"{name}.png"], written[f"{name}.svg"])
     return written
@@ -137,8 +137,10 @@ def test_forest_rows_without_and_with_meta(tables):
 def test_cross_dataset_figures_render(tmp_path, tables, axes):
     style.apply_style()
     observed = therapy.observed_signal(tables.tests, 0.05, tables.network)
-    table = therapy.therapy_table({a.id: a for a in axes}, observed, ["MS", "NMOSD"], ["toy"])
-    for name, fig in (("therapy", cross_dataset.therapy_panel(table, 0.05, True, "t")),
+    by_id = {a.id: a for a in axes}
+    table = therapy.therapy_table(by_id, observed, ["MS", "NMOSD"], ["toy"])
+    records = therapy.therapy_records(by_id)
+    for name, fig in (("therapy", cross_dataset.therapy_panel(table, records, 0.05, True, "t")),
                       ("forest", cross_dataset.forest_plot(
                           cross_dataset.forest_rows(tables.tests, None, 0.05), False, True, "f"))):
         style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")

@@ -118,7 +118,8 @@ CODE_DEFAULTS = [
 NO_CODE_DEFAULT = {"max_mem_mb", "scoring.n_null", "compare.fdr_alpha", "compare.enrichment.permutations",
                    "compare.enrichment.min_size", "compare.enrichment.max_size",
                    "network.min_ligand_fraction", "network.min_receptor_fraction",
-                   "network.top_edges", "fetch.lock_file"}
+                   "network.top_edges", "network.min_donor_agreement", "report.table_rows",
+                   "report.detail_findings", "fetch.lock_file"}
 
 
 #: Library defaults that differ from the schema on purpose: (key, callable, parameter, value, why).
