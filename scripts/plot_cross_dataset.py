@@ -19,7 +19,7 @@ interactions = pd.concat([read_tsv(p) for p in snakemake.input.interactions], ig
 meta = read_tsv(snakemake.input.meta[0]) if snakemake.input.meta else None
 rows = cross_dataset.forest_rows(tests, meta, alpha)
 pooled = meta is not None and bool((meta["status"] == "tested").any())
-style.save_figure(cross_dataset.forest_plot(rows, pooled, synthetic, "Top findings across datasets"),
+style.save_figure(cross_dataset.forest_plot(rows, pooled, alpha, synthetic, "Top findings across datasets"),
                   snakemake.output.forest_png, snakemake.output.forest_svg)
 observed = therapy.observed_signal(tests, alpha, interactions)
 diseases = list(dict.fromkeys(c.case for c in settings.contrasts))

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 
 from neurokine.plot.figures import DatasetTables
-from neurokine.stats import compare
+from neurokine.stats import compare, verdict
 from neurokine.stats import network as nw
-from neurokine.stats import verdict
 
 TYPES = ("B_naive", "CD4_T_memory", "mono_classical")
 AXES = ("IL6", "TNF")

@@ -142,7 +142,7 @@ def test_cross_dataset_figures_render(tmp_path, tables, axes):
     records = therapy.therapy_records(by_id)
     for name, fig in (("therapy", cross_dataset.therapy_panel(table, records, 0.05, True, "t")),
                       ("forest", cross_dataset.forest_plot(
-                          cross_dataset.forest_rows(tables.tests, None, 0.05), False, True, "f"))):
+                          cross_dataset.forest_rows(tables.tests, None, 0.05), False, 0.05, True, "f"))):
         style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
         assert SYNTHETIC_LABEL in (tmp_path / f"{name}.svg").read_text()
 

@@ -64,32 +64,54 @@ def forest_rows(tests: pd.DataFrame, meta: pd.DataFrame | None, alpha: float,
                                        "ci_high", "fdr", "n_donors"])
 
 
-def forest_plot(rows: pd.DataFrame, has_meta: bool, synthetic: bool, title: str) -> plt.Figure:
-    """Forest plot: one line per dataset (and a diamond for the pooled estimate) per finding.
+def forest_plot(rows: pd.DataFrame, has_meta: bool, alpha: float, synthetic: bool,
+                title: str) -> plt.Figure:
+    """Forest plot: one line per dataset (and a diamond for the pooled estimate) per finding, the
+    findings significant at BH-FDR < alpha in one block and the others in a second, greyed block.
 
-    ``has_meta`` says whether any pooled estimate exists (a meta-analysis of one dataset has none).
+    A finding is significant when its pooled estimate is (with a meta-analysis) or when any
+    dataset's estimate is; within a block, non-significant lines are drawn open and grey, so an
+    interval that excludes 0 is never mistaken for a discovery. ``has_meta`` says whether any
+    pooled estimate exists (a meta-analysis of one dataset has none).
     """
     if rows.empty:
         fig, ax = plt.subplots(figsize=(7, 2.5))
         empty_panel(ax, "no tested result to show")
         return finish(fig, title, synthetic)
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.32 * (len(rows) + rows["order"].nunique())))
+    rows = rows.assign(significant=rows["fdr"] < alpha)
+    headline = rows[rows["pooled"]] if rows["pooled"].any() else rows
+    hit = headline.groupby("order")["significant"].any()
+    blocks = [(f"significant (BH-FDR < {alpha})", [o for o in sorted(rows["order"].unique()) if hit.get(o)]),
+              ("not significant", [o for o in sorted(rows["order"].unique()) if not hit.get(o)])]
+    blocks = [(name, orders) for name, orders in blocks if orders]
+    n_lines = len(rows) + rows["order"].nunique() + 1.5 * len(blocks)
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.32 * n_lines))
     y, ticks, labels = 0.0, [], []
-    for order in sorted(rows["order"].unique()):
-        block = rows[rows["order"] == order]
-        ax.text(-0.02, y, block["label"].iloc[0].replace("\n", "  |  "), transform=ax.get_yaxis_transform(),
-                ha="right", va="center", fontsize=7.5, fontweight="bold")
-        y += 1
-        for r in block.itertuples(index=False):
-            if r.pooled:
-                ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y - 0.3, y, y + 0.3],
-                        color="#333333")
-            else:
-                ax.errorbar([r.estimate], [y], xerr=[[r.estimate - r.ci_low], [r.ci_high - r.estimate]],
-                            fmt="s", color="#4575b4", markersize=4, capsize=2, linewidth=1)
-            ticks.append(y)
-            labels.append(f"{r.source} (donors {r.n_donors})")
+    for name, orders in blocks:
+        ax.text(-0.02, y, name.upper(), transform=ax.get_yaxis_transform(), ha="right", va="center",
+                fontsize=8, fontweight="bold", color="#1a1a1a" if orders[0] in hit[hit].index else "#777777")
+        ax.axhline(y + 0.5, color="#bbbbbb", linewidth=0.6)
+        y += 1.2
+        for order in orders:
+            block = rows[rows["order"] == order]
+            strong = bool(hit.get(order))
+            ax.text(-0.02, y, block["label"].iloc[0].replace("\n", "  |  "),
+                    transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=7.5,
+                    fontweight="bold" if strong else "normal", color="#1a1a1a" if strong else "#777777")
             y += 1
+            for r in block.itertuples(index=False):
+                colour = "#4575b4" if r.significant else "#9e9e9e"
+                if r.pooled:
+                    ax.fill([r.ci_low, r.estimate, r.ci_high, r.estimate], [y, y - 0.3, y, y + 0.3],
+                            facecolor="#333333" if r.significant else "white", edgecolor="#333333")
+                else:
+                    ax.errorbar([r.estimate], [y], xerr=[[r.estimate - r.ci_low], [r.ci_high - r.estimate]],
+                                fmt="s", color=colour, markerfacecolor=colour if r.significant else "white",
+                                markersize=4, capsize=2, linewidth=1)
+                ticks.append(y)
+                labels.append(f"{r.source} (donors {r.n_donors}; FDR {r.fdr:.2g})")
+                y += 1
+            y += 0.5
         y += 0.5
     ax.axvline(0, color="#999999", linewidth=0.8, linestyle="--")
     ax.set_yticks(ticks, labels, fontsize=7)
@@ -97,7 +119,7 @@ def forest_plot(rows: pd.DataFrame, has_meta: bool, synthetic: bool, title: str)
     ax.set_xlabel("Hedges' g, case vs reference (95% CI)")
     note = ("diamonds: pooled DerSimonian-Laird random effects (results/compare/meta)" if has_meta else
             "no pooled estimate (fewer than two datasets tested these): per-dataset estimates only")
-    return finish(fig, f"{title}\n{note}", synthetic)
+    return finish(fig, f"{title}\n{note}; open grey markers: BH-FDR \u2265 {alpha}", synthetic)
 
 
 def _shade(colour: str, weight: float) -> tuple[float, float, float]:
