@@ -45,9 +45,6 @@ DATASET_FIGURES: tuple[FigureSpec, ...] = (
 )
 #: Figures drawn once over all datasets.
 CROSS_DATASET_FIGURES: tuple[FigureSpec, ...] = (
-    FigureSpec("verdicts", "Evidence verdicts for the top axes of each contrast: the ligand in its "
-               "sender, the receptor, the response of the receiver and the share of donors following "
-               "it, and the verdict they add up to.", "Verdicts"),
     FigureSpec("forest_plot", "Top findings across datasets: per-dataset Hedges' g with 95% CI (and "
                "the pooled estimate when a meta-analysis exists).", "Cross-dataset"),
     FigureSpec("therapy_panel", "Observed signal per disease beside the clinical outcome of targeting "
