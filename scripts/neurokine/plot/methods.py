@@ -7,8 +7,6 @@ and the settings of the run, so a run that used only exact permutation tests say
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
@@ -204,21 +202,3 @@ def methods_paragraphs(*, results: pd.DataFrame, network: pd.DataFrame | None,
                            "on named axis modules and cell types); its recovery tables compare the "
                            "results with that ground truth."))
     return [(h, t) for h, t in paragraphs if t]
-
-
-def describe_p(p: float, floor: float) -> str:
-    """A p-value for a table cell that never prints 0: '< floor' at or below the floor."""
-    if not np.isfinite(p):
-        return "\u2013"
-    if np.isfinite(floor) and p <= floor:
-        return f"\u2264 {floor:.2g}"
-    return f"{p:.2g}"
-
-
-def used_covariates(results: Sequence[pd.DataFrame]) -> list[str]:
-    """Covariates that entered any model (for the summary)."""
-    found: set[str] = set()
-    for frame in results:
-        for cell in frame.get("covariates", pd.Series(dtype=str)).dropna().astype(str):
-            found.update(c for c in cell.split(";") if c and ":" not in c and " " not in c)
-    return sorted(found)

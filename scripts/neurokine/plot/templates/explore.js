@@ -1,7 +1,8 @@
 // Explorable tables of the neurokine report: sort, filter, search, CSV of the filtered rows, and a
 // detail panel per finding (per-donor values, gene coverage, the genes driving it). Data come from
-// <script type="application/json"> blocks; every value from data is set with textContent (never
-// innerHTML), so a label such as <img src=x onerror=alert(1)> stays text. No network is used.
+// the page's JSON blocks (type application/json); every value from data is set as text
+// (textContent, createTextNode, SVG text nodes), never parsed as markup, so a cell-type label
+// that looks like an HTML tag stays text. No network is used.
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
