@@ -152,7 +152,8 @@ def test_explorable_tables_and_details(html):
                 "significant"):
         assert key in keys
     filters = {c["key"] for c in findings["columns"] if c["filter"]}
-    assert {"contrast", "tissue", "cell_type", "axis", "significant"} <= filters
+    assert {"contrast", "tissue", "cell_type", "axis", "module"} <= filters
+    assert findings["significance"]["key"] == "significant"  # the 'significant only' switch
     fdr = [r[keys.index("fdr")] for r in findings["rows"]]
     assert fdr[0] == min(f for f in fdr if f is not None)  # most significant first
     details = embedded(html, "d-details")

@@ -174,7 +174,7 @@ FINDING_COLUMNS = [
     Column("hedges_g", "Hedges' g", "num"), Column("ci", "95% CI"), Column("fdr", "FDR", "p"),
     Column("p_value", "p", "p"), Column("perm_p_value", "permutation p", "p"),
     Column("perm_p_floor", "permutation floor", "p"), Column("test_kind", "test"),
-    Column("donors", "donors (case/ref)"), Column("significant", "FDR < alpha", filter=True),
+    Column("donors", "donors (case/ref)"), Column("significant", "significant"),
     Column("signature", "signature", hidden=True), Column("case", "case", hidden=True),
     Column("reference", "reference", hidden=True),
 ]
@@ -202,7 +202,7 @@ INTERACTION_COLUMNS = [
     Column("effect", "effect", "num"), Column("hedges_g", "Hedges' g", "num"),
     Column("fdr", "FDR", "p"), Column("perm_p_value", "permutation p", "p"),
     Column("donors", "donors (case/ref)"), Column("ligand", "ligand mean (case/ref)"),
-    Column("receptor", "receptor mean (case/ref)"), Column("significant", "FDR < alpha", filter=True),
+    Column("receptor", "receptor mean (case/ref)"), Column("significant", "significant"),
 ]
 THERAPY_TABLE_COLUMNS = [
     Column("axis", "axis", filter=True), Column("disease", "disease", filter=True),
