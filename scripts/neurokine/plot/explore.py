@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from markupsafe import Markup
 
 from neurokine.plot.common import rank_findings
 from neurokine.stats.compare import cell_weighted_means
@@ -88,11 +87,12 @@ def table_payload(table_id: str, title: str, rows: pd.DataFrame, columns: Sequen
     return payload
 
 
-def script_json(payload: object) -> Markup:
+def script_json(payload: object) -> str:
     """JSON safe inside <script type="application/json">: '<', '>' and '&' are escaped as \\u
-    sequences, so no label can close the script element; JSON.parse restores them as text."""
+    sequences, so no label can close the script element; JSON.parse restores them as text. (The
+    template inserts it with `|safe`: HTML escaping would corrupt JSON, and it needs none.)"""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return Markup(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 # --------------------------------------------------------------------------------------------
