@@ -28,7 +28,10 @@ import pandas as pd
 
 from neurokine.curated.axes import load_axes
 from neurokine.curated.cell_types import load_cell_types
-from neurokine.stats import compare
+from neurokine.errors import InputError
+from neurokine.scoring import aggregate
+from neurokine.settings import CompareSettings, EnrichmentSettings
+from neurokine.stats import activity, compare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,6 +100,45 @@ def ifn_check(axes, data) -> dict:
     }
 
 
+def activity_check(axes, data) -> dict:
+    """IFN-beta read by joint activities: IFN_I must lead, IFN-gamma and IL-27 stay small (issue 16).
+
+    Side by side in one run: the single-module effects above, the joint model on the curated
+    modules, and the joint model on CytoSig's signatures (when installed).
+    """
+    adata = calibration.load_shared_example(data, "kang_muscat_example")
+    adata.layers["counts"] = adata.X
+    pb = aggregate.pseudobulk(adata)
+    settings = CompareSettings(
+        contrasts=(), covariates=(), min_cells_per_donor=10, min_donors_per_arm=2, n_bootstrap=1000,
+        fdr_alpha=0.05, permutation_max_arm=8, max_permutations=20000,
+        enrichment=EnrichmentSettings(permutations=1000, min_size=5, max_size=500, min_count=5))
+    contrast = compare.Contrast("IFNb_stim", "control")
+    summary = {}
+    for resource in ("curated", "cytosig"):
+        try:
+            model = activity.activity_model(axes, resource)
+        except InputError as missing:
+            print(f"\n{resource}: not available ({missing})")
+            continue
+        table = activity.activity_tests(pb, [contrast], model, settings, seed=1,
+                                        shared_genes=activity.shared_response_genes(axes))
+        tested = table[table["status"] == "tested"]
+        values = tested.pivot_table(index="axis", columns="cell_type", values="activity")
+        ratio = values.loc[["IFNG", "IL27"]] / values.loc["IFN_I"]
+        print(f"\nkang_muscat_example, joint activities ({resource}, paired, 2 donors):")
+        print(values.round(3).to_string())
+        print(f"ratio to IFN_I:\n{ratio.round(2).to_string()}")
+        summary[resource] = {
+            "ifn_largest_in_every_cell_type": bool((values.idxmax() == "IFN_I").all()),
+            "max_ifng_over_ifn_i": round(float(ratio.loc["IFNG"].max()), 2),
+            "max_il27_over_ifn_i": round(float(ratio.loc["IL27"].max()), 2),
+            "n_cell_types": int(values.shape[1]), "n_genes_median": int(tested["n_genes"].median()),
+            "ifn_perm_p_min": round(float(tested.loc[tested["axis"] == "IFN_I", "perm_p_value"].min()), 3),
+        }
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -119,6 +161,7 @@ def main() -> None:
     for key, value in runs.items():
         print(key, value, flush=True)
     summary = {**runs, "kang_ifn_beta": ifn_check(axes, args.data),
+               "kang_ifn_beta_activities": activity_check(axes, args.data),
                "seconds": round(time.time() - started, 1)}
     print(json.dumps(summary))
 

@@ -28,10 +28,10 @@ OBS_COLUMNS: tuple[str, ...] = (
 SYNTHETIC_LABEL = "SYNTHETIC DEMO DATA: simulated cells, not real patients"
 
 #: The public API: score cells, aggregate to donors, compare arms, load the curated resources.
-__all__ = ["aggregate", "compare", "load_axes", "load_cell_types", "score"]
+__all__ = ["aggregate", "compare", "lineage_of", "load_axes", "load_cell_types", "score"]
 
 if TYPE_CHECKING:
-    from neurokine.api import aggregate, compare, load_axes, load_cell_types, score
+    from neurokine.api import aggregate, compare, lineage_of, load_axes, load_cell_types, score
 
 
 def __getattr__(name: str) -> Any:

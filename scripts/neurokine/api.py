@@ -19,7 +19,7 @@ import pandas as pd
 
 from neurokine.curated.axes import Axis, gene_sets
 from neurokine.curated.axes import load_axes as _load_axes
-from neurokine.curated.cell_types import CellType
+from neurokine.curated.cell_types import CellType, lineage_of
 from neurokine.curated.cell_types import load_cell_types as _load_cell_types
 from neurokine.errors import InputError
 from neurokine.scoring.aggregate import mean_scores
@@ -39,6 +39,9 @@ def load_axes(directory: str | Path | None = None) -> list[Axis]:
 def load_cell_types(path: str | Path | None = None) -> dict[str, CellType]:
     """The cell-type vocabulary shipped with neurokine (or the one at `path`), validated."""
     return _load_cell_types(path)
+
+
+__all__ = ["aggregate", "compare", "lineage_of", "load_axes", "load_cell_types", "score"]
 
 
 def score(adata: ad.AnnData, axes: Sequence[Axis] | None = None, *, method: str = "mean",

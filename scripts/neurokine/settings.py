@@ -126,6 +126,13 @@ class CompareSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ActivitySettings:
+    """Joint activities of the axes' response programs (config `activity`)."""
+
+    resource: str
+
+
+@dataclasses.dataclass(frozen=True)
 class NetworkSettings:
     """Sender -> receiver networks (config `network`)."""
 
@@ -179,6 +186,7 @@ class Settings:
     prepare: PrepareSettings
     scoring: ScoringSettings
     compare: CompareSettings
+    activity: ActivitySettings
     network: NetworkSettings
     annotation: AnnotationSettings
     fetch: FetchSettings
@@ -195,6 +203,7 @@ class Settings:
             prepare=PrepareSettings.from_config(config),
             scoring=ScoringSettings(**config["scoring"]),
             compare=CompareSettings.from_config(config["compare"]),
+            activity=ActivitySettings(**config["activity"]),
             network=NetworkSettings(**config["network"]),
             annotation=AnnotationSettings(**config["marker_annotation"]),
             fetch=FetchSettings(**config["fetch"]), report=ReportSettings(**config["report"]))

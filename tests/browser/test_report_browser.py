@@ -109,6 +109,7 @@ def injected_report(demo: Path, out: Path) -> Path:
         donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/donor_scores.tsv")),
         nodes=renamed(read_tsv(results / f"network/{ds}/node_scores.tsv")),
         network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")),
+        activities=renamed(read_tsv(results / f"compare/{ds}/activity_tests.tsv")),
         verdicts=renamed(read_tsv(results / f"network/{ds}/verdicts.tsv")))
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     style.apply_style()

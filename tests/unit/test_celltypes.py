@@ -10,9 +10,11 @@ from neurokine.curated.cell_types import load_cell_types
 from neurokine.curated.gene_universe import build_universe
 from neurokine.errors import InputError
 
-#: The original ids and CL terms; the demo simulator depends on them, so they must never change.
+#: The original ids and CL terms; the demo simulator depends on the ids, so they must never change.
+#: Treg's term moved (v0.3.0) from the generic 'regulatory T cell' (CL:0000815), which CL does not
+#: place under CD4 T cells, to the CD4+CD25+ one, so its lineage follows from CL ancestry.
 LEGACY = {
-    "CD4_T_naive": "CL:0000895", "CD4_T_memory": "CL:0000897", "Treg": "CL:0000815",
+    "CD4_T_naive": "CL:0000895", "CD4_T_memory": "CL:0000897", "Treg": "CL:0000792",
     "CD8_T": "CL:0000625", "NK": "CL:0000623", "B_naive": "CL:0000788",
     "B_memory": "CL:0000787", "plasmablast": "CL:0000980", "mono_classical": "CL:0000860",
     "mono_nonclassical": "CL:0000875", "mDC": "CL:0000782", "pDC": "CL:0000784",
@@ -47,7 +49,7 @@ def test_required_types_are_present_with_unique_terms(vocabulary):
 
 
 def test_parents_and_reference_labels_load(vocabulary):
-    assert vocabulary["Tfh"].parent == "CD4_T_memory"
+    assert vocabulary["Tfh"].parent == "CD4_T"
     assert vocabulary["mono_classical"].hcd_cip == ("CD14_Mono",)
     assert vocabulary["microglia"].hcd_cip == ()
 

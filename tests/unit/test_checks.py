@@ -15,10 +15,12 @@ import pytest
 import scipy.sparse as sp
 from _resource_paths import ALLOWLIST, AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
 
+from neurokine.curated.cell_types import load_cell_types
 from neurokine.errors import InputError
 from neurokine.io.checks import check_curated, check_deposit, check_harmonized_data
 from neurokine.io.harmonize import harmonize
 
+VOCABULARY = load_cell_types(CELL_TYPES, CELL_TYPES_SCHEMA)
 ENTRY = {
     "title": "t", "loader": "h5ad", "tissue": ["CSF"], "citation": "c", "licence": "l",
     "metadata": {"columns": {"donor": "donor", "sample": "sample", "disease": "disease",
@@ -43,12 +45,8 @@ def loaded(donors: dict[str, list[str]], genes: list[str] | None = None,
 
 def run_checks(raw: ad.AnnData, entry: dict = ENTRY) -> list[str]:
     check_deposit(raw, "ds", entry, "src.h5ad")
-    adata, report = harmonize(raw, "ds", entry, {"mono_classical": _Type()})
+    adata, report = harmonize(raw, "ds", entry, VOCABULARY)
     return check_harmonized_data(adata, report, "ds", entry, "src.h5ad")
-
-
-class _Type:
-    ontology_id = "CL:0002057"
 
 
 def test_valid_deposit_passes_without_warnings():

@@ -176,6 +176,11 @@ def test_two_paired_donors_are_tested_with_a_stated_caution():
     assert tested["test"].str.startswith("exact permutation").all()
     assert tested["p_value_model"].notna().all()
     assert tested["boot_ci_low"].isna().all()
+    # df = 1: Hedges' g would be exactly 0 (correction factor 1 - 3/3); it is NaN with the reason.
+    assert (tested["df"] > 1).all()  # the moderated df borrows the prior; the residual df is 1
+    assert tested["hedges_g"].isna().all() and tested["hedges_g_se"].isna().all()
+    assert tested["reason"].str.contains("hedges_g is not defined with 1 residual degree").all()
+    assert (tested["effect"].abs() > 0).all()
 
 
 def test_csf_and_blood_of_one_donor_count_once_with_tissue_covariate():

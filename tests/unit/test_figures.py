@@ -152,3 +152,35 @@ def test_every_figure_of_the_catalogue_has_a_report_caption_file(repo):
     for spec in (*catalog.DATASET_FIGURES, *catalog.CROSS_DATASET_FIGURES):
         assert (repo / "workflow/report" / f"{spec.stem}.rst").is_file(), spec.stem
         assert spec.caption and spec.category, spec
+
+
+def test_two_donor_pilot_heatmap_shows_the_raw_effect_and_says_so():
+    """df < 2: every hedges_g is NaN, so the panel shows `effect` on its own scale, never blank."""
+    table = results_table().assign(hedges_g=np.nan,
+                                   effect=np.linspace(-1.5, 2.5, len(results_table())))
+    assert effects.panel_measure(table, "MS_vs_control", "response", "CSF") == "effect"
+    fig = effects.effect_heatmaps(table, "response", 0.05, False, "pilot")
+    meshes = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None
+              and c.get_array().size == 6]
+    assert len(meshes) == 2 and all(np.isfinite(np.asarray(m.get_array(), float)).all()
+                                    for m in meshes)
+    texts = " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+    assert "raw effect" in texts and "Hedges' g is undefined (df < 2)" in texts
+    # With a g anywhere in the panel, the panel keeps Hedges' g.
+    assert effects.panel_measure(results_table().assign(effect=1.0), "MS_vs_control", "response",
+                                 "CSF") == "hedges_g"
+
+
+def test_strip_panels_join_paired_donors_and_state_the_raw_effect():
+    values = pd.DataFrame({"panel": 0, "donor_id": ["101", "107", "101", "107", "x"],
+                           "group": ["control", "control", "stim", "stim", "stim"],
+                           "value": [0.1, 0.3, 1.8, 2.4, 2.0]})
+    row = pd.Series({"hedges_g": np.nan, "effect": 1.9, "fdr": 0.6}).to_frame().T.iloc[0]
+    subtitle = common.stat_line(row, 0.05)
+    assert subtitle == "raw effect = 1.90 (no g: df < 2), FDR = 0.6 (n.s.)"
+    fig = common.donor_strips(values, [{"title": "t", "subtitle": subtitle, "case": "stim",
+                                        "reference": "control"}], "score", False, "pilot", "")
+    lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2
+             and line.get_xdata()[0] < 0.5 < line.get_xdata()[1]]
+    assert len(lines) == 2  # donors 101 and 107; donor x is in one arm only
+    assert sorted(tuple(line.get_ydata()) for line in lines) == [(0.1, 1.8), (0.3, 2.4)]

@@ -13,6 +13,7 @@ from fixtures import deposits
 
 from neurokine.errors import InputError
 from neurokine.io import harmonize, loaders
+from neurokine.io.files import write_tsv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,12 +48,18 @@ def test_heming_harmonized_with_reports(registry, vocabulary, tmp_path):
     weird = report[(report["kind"] == "cell_type") & (report["author_label"] == "weirdCluster")]
     assert weird["status"].tolist() == ["unmapped_label"] and weird["n_cells"].tolist() == [1]
     assert adata.obs.loc[truth["barcodes"][0], "cell_type_source"] == "markers"
-    # The registry's CD4_T is not in this vocabulary yet: reported with its id, not invented.
+    # The coarse CD4 label lands on the lineage term CD4_T (it was dropped as unmapped before).
     cd4 = report[(report["kind"] == "cell_type") & (report["author_label"] == "CD4")]
-    if "CD4_T" not in vocabulary:
-        assert cd4["status"].iloc[0] == "id_not_in_vocabulary:CD4_T"
+    assert cd4[["mapped_to", "lineage", "resolved_by", "term_id", "term_name", "status"]
+               ].values.tolist() == [["CD4_T", "CD4_T", "exact_map", "CL:0000624",
+                                      "CD4-positive, alpha-beta T cell", "mapped"]]
     mapped = adata.obs[adata.obs["cell_type_source"] == "author"]
     assert (mapped["cell_type_ontology_term_id"].astype(str).str.match(r"^CL:\d{7}$")).all()
+    # Every cell carries its lineage, a vocabulary id whose CL id it also carries.
+    for cell_type, lineage, term in adata.obs[["cell_type", "cell_type_lineage",
+                                              "cell_type_lineage_ontology_term_id"]
+                                             ].drop_duplicates().astype(str).values:
+        assert lineage == vocabulary[cell_type].lineage and term == vocabulary[lineage].ontology_id
     # Cells without annotation are dropped and counted.
     dropped = report[(report["kind"] == "cells")
                      & (report["author_label"] == "cells_without_annotation_dropped")]
@@ -194,6 +201,10 @@ def test_every_layout_harmonizes_to_the_contract(registry, vocabulary, tmp_path,
     assert report.loc[report["kind"] == "disease", "n_cells"].sum() == adata.n_obs
     assert report.loc[report["kind"] == "cell_type", "n_cells"].sum() == adata.n_obs
     assert not adata.obs["donor_id"].astype(str).isin(["", "nan"]).any()
+    # Symbols on two Ensembl ids (every GRCh38 deposit has them) are summed and reported.
+    summed = deposits.repeated_symbols_summed(raw, adata, report)
+    assert summed == ({"GENE001", *deposits.GRCH38_DUPLICATES}
+                      if name not in ("kaufmann2021", "schafflick2020_h5ad") else set())
     if name == "kim2023_idd":
         assert set(adata.obs["disease"]) == {"MOGAD_or_NMOSD", "control"}
     if name == "paley2022_ns":
@@ -203,3 +214,59 @@ def test_every_layout_harmonizes_to_the_contract(registry, vocabulary, tmp_path,
     if name == "kaufmann2021":
         assert set(adata.obs["disease"]) == {"control", "MS", "MS_natalizumab", "PPMS"}
         assert set(adata.obs["tissue"]) == {"blood"}
+
+
+def test_labels_without_a_registry_map_resolve_through_the_cell_ontology(vocabulary):
+    """Kang 2018's coarse labels, an author CL id, an obsolete and an unknown term, no map."""
+    labels = ["B cells", "CD4 T cells", "NK cells", "Dendritic cells", "Megakaryocytes",
+              "weird", "x", "y"]
+    terms = ["", "", "", "", "", "", "CL:0000804", "CL:9999999"]
+    author = pd.Series(np.repeat(labels, 2), index=[f"c{i}" for i in range(16)])
+    found, rows = harmonize.map_cell_types(
+        author, {}, vocabulary, pd.Series(np.repeat(terms, 2), index=author.index))
+    got = {r["author_label"]: (r["mapped_to"], r["resolved_by"], r["status"]) for r in rows}
+    assert got == {
+        "B cells": ("B_cell", "vocabulary_id", "mapped"),
+        "CD4 T cells": ("CD4_T", "vocabulary_synonym", "mapped"),
+        "NK cells": ("NK", "cl_synonym", "mapped"),
+        "Dendritic cells": ("DC", "cl_name", "mapped"),
+        "Megakaryocytes": ("other", "cl_name", "outside_vocabulary"),
+        "weird": ("unmapped", "", "unmapped_label"),
+        "x": ("T_cell", "cl_id", "mapped"),                   # obsolete, replaced by T cell
+        "y": ("unmapped", "cl_id", "unknown_cl_term"),
+    }
+    by_label = {r["author_label"]: r for r in rows}
+    assert by_label["x"]["term_id"] == "CL:0000084" and "CL:0000804" in by_label["x"]["note"]
+    assert by_label["Megakaryocytes"]["term_name"] == "megakaryocyte"
+    assert all(r["n_cells"] == 2 for r in rows)
+    assert found["lineage"].tolist()[:4] == ["B_cell", "B_cell", "CD4_T", "CD4_T"]
+
+
+def test_cellbender_h5_duplicated_symbols_end_to_end(vocabulary, tmp_path):
+    # The crash of issue 18: a CellBender/Cell Ranger h5 whose symbols repeat (10 in the real
+    # GRCh38 file). Load, harmonize and write the label report as the load rule does.
+    rng = np.random.default_rng(21)
+    table = deposits.gene_table()
+    types = list(rng.choice(list(deposits.FIXTURE_MARKERS), size=40))
+    counts = deposits.simulate_counts(rng, types, table)
+    barcodes = [f"{b}-1" for b in deposits.plain_barcodes(rng, 40)]
+    path = deposits.write_cellbender_h5(tmp_path / "sample_filtered.h5", counts, barcodes,
+                                        table, rng)
+    entry = {"title": "cb", "loader": "tenx_h5", "tissue": ["CSF"], "citation": "u",
+             "licence": "l", "files": [{"name": "f.h5", "role": "h5", "path": str(path)}],
+             "metadata": {"constants": {"donor": "d1", "sample": "s1", "tissue": "CSF",
+                                        "disease": "MS"}},
+             "disease_map": {"MS": "MS"}, "cell_types": {"annotate": "all"}}
+    raw = loaders.load_dataset("cb", entry, tmp_path)
+    adata, report = harmonize.harmonize(raw, "cb", entry, vocabulary)
+    _check_contract(adata)
+    assert adata.n_vars == table["symbol"].nunique()
+    assert adata.X.sum() == counts.sum()  # every UMI kept
+    write_tsv(report, tmp_path / "cb.labels.tsv", sort_by=["kind", "author_label", "mapped_to", "status"])
+    labels = pd.read_csv(tmp_path / "cb.labels.tsv", sep="\t")
+    summed = labels[labels["kind"] == "gene_symbol"].set_index("mapped_to")
+    assert sorted(summed.index) == sorted({*deposits.GRCH38_DUPLICATES, "GENE001"})
+    assert summed.loc["TBCE", "author_label"] == ";".join(deposits.GRCH38_DUPLICATES["TBCE"])
+    assert (summed["status"] == "summed_2_features").all()
+    calls = adata.obs["cell_type"].astype(str).to_numpy()
+    assert (calls == np.array(types)).mean() > 0.9

@@ -14,7 +14,10 @@ import scipy.sparse as sp
 from fixtures import deposits
 
 from neurokine.errors import InputError
-from neurokine.io import loaders
+from neurokine.io import harmonize, loaders
+from neurokine.io.loaders.dense import read_dense
+from neurokine.io.loaders.features import unique_ids
+from neurokine.io.loaders.mex import read_features, read_mex
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,6 +98,8 @@ def test_mex_merged_kaufmann_tar_gz_symbols_only(registry, rng, tmp_path):
     assert adata.n_obs == len(truth["barcodes"])
     assert list(adata.obs.loc[truth["barcodes"][:4], "disease"]) == truth["group"][:4]
     assert "CD3E" in adata.var_names  # one-column genes.tsv: the symbol is the id
+    # R's make.unique renamed the second TBCE before export: it is loaded as written.
+    assert {"TBCE", "TBCE.1"} <= set(adata.var_names)
 
 
 def test_mex_merged_schirmer_zip_with_member_annotation(registry, rng, tmp_path):
@@ -112,14 +117,16 @@ def test_dense_absinta_streamed_in_chunks(registry, rng, tmp_path):
     entry["layout"]["chunk_rows"] = 7  # many chunks, last one partial
     adata = loaders.load_dataset("absinta2021", entry, tmp_path)
     assert list(adata.obs_names) == truth["barcodes"]
-    assert list(adata.var_names) == truth["genes"]
+    assert list(adata.var["gene_symbols"]) == truth["genes"]
+    assert list(adata.var_names) == unique_ids(truth["genes"])
+    assert {"TBCE", "TBCE#2"} <= set(adata.var_names)  # repeated row name: own id, same symbol
     np.testing.assert_array_equal(_dense(adata), truth["counts"].toarray())
     expected = [f"{d}_{p}" for d, p in zip(truth["donor"], truth["pathology"], strict=True)]
     assert list(adata.obs["sample"]) == expected
 
 
 def test_dense_jakel_tab_separated(registry, rng, tmp_path):
-    genes = deposits.gene_table().drop_duplicates("symbol")
+    genes = deposits.gene_table()
     counts = deposits.simulate_counts(rng, ["NK"] * 12, genes)
     barcodes = [f"co{i}:AAAC/{i}" for i in range(12)]  # real barcodes carry ':' and '/'
     ds = tmp_path / "jakel2019"
@@ -147,7 +154,7 @@ def test_dense_refuses_normalized_values(rng, tmp_path):
     path = tmp_path / "norm.csv.gz"
     path.write_bytes(gzip.compress(b",c1,c2\nCD3E,0.5,1.25\nLYZ,0,2\n"))
     with pytest.raises(InputError) as info:
-        loaders.read_dense(path, ",")
+        read_dense(path, ",")
     assert str(path) in str(info.value) and "normalized" in str(info.value)
 
 
@@ -157,7 +164,7 @@ def test_mex_refuses_normalized_values(tmp_path):
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     with pytest.raises(InputError, match="raw counts"):
-        loaders.read_mex(tmp_path / "matrix.mtx.gz", tmp_path / "features.tsv.gz",
+        read_mex(tmp_path / "matrix.mtx.gz", tmp_path / "features.tsv.gz",
                          tmp_path / "barcodes.tsv.gz", "fixture")
 
 
@@ -242,30 +249,6 @@ def test_user_mex_directory_without_download(rng, tmp_path):
     assert adata.n_obs == 20
 
 
-def test_tenx_h5(rng, tmp_path):
-    h5py = pytest.importorskip("h5py")
-    genes = deposits.gene_table().drop_duplicates("symbol")
-    lib = deposits.make_library(rng, "s", "d", "CSF", 9, genes)
-    csc = lib.counts.T.tocsc()  # 10x h5 stores features x barcodes in CSC
-    with h5py.File(tmp_path / "filtered.h5", "w") as f:
-        m = f.create_group("matrix")
-        m["barcodes"] = np.array(lib.barcodes, dtype="S")
-        m["data"], m["indices"], m["indptr"] = csc.data, csc.indices, csc.indptr
-        m["shape"] = np.array(csc.shape)
-        feat = m.create_group("features")
-        feat["id"] = genes["gene_id"].to_numpy().astype("S")
-        feat["name"] = genes["symbol"].to_numpy().astype("S")
-        feat["feature_type"] = np.array([b"Gene Expression"] * len(genes))
-        feat["genome"] = np.array([b"GRCh38"] * len(genes))
-        feat["_all_tag_keys"] = np.array([b"genome"])
-    entry = {"title": "h5", "loader": "tenx_h5", "tissue": ["CSF"], "citation": "u",
-             "licence": "l", "files": [{"name": "f.h5", "role": "h5",
-                                         "path": str(tmp_path / "filtered.h5")}],
-             "metadata": {"constants": {"donor": "d", "disease": "MS"}}}
-    adata = loaders.load_dataset("h5", entry, tmp_path)
-    np.testing.assert_array_equal(_dense(adata), lib.counts.toarray())
-
-
 def test_metadata_only_cannot_be_loaded(registry, tmp_path):
     with pytest.raises(InputError, match="metadata-only"):
         loaders.load_dataset("lu2025_icans", registry["lu2025_icans"], tmp_path)
@@ -282,3 +265,144 @@ def test_truncated_archive_is_reported(registry, tmp_path):
     target.write_bytes(b"not a tar at all")
     with pytest.raises(InputError, match="truncated"):
         loaders.load_dataset("schafflick2020", registry["schafflick2020"], tmp_path)
+
+
+# ------------------------------------------------------------- real-world layouts, end to end
+
+
+def _runs_entry(root: Path) -> dict:
+    return {"title": "runs", "loader": "mex_per_sample", "tissue": ["CSF"], "citation": "u",
+            "licence": "internal", "files": [{"name": "runs", "role": "archive",
+                                              "path": str(root)}],
+            "layout": {"sample_regex": r"^(?P<sample>(?P<donor>pt\d)_csf)/"},
+            "metadata": {"constants": {"tissue": "CSF", "disease": "MS"}}}
+
+
+@pytest.mark.parametrize("flavour", ["cellranger_v2", "cellranger_v3", "starsolo"])
+def test_mex_library_folders_of_each_tool(rng, tmp_path, vocabulary, flavour):
+    table = {"cellranger_v2": deposits.gene_table(),
+             "cellranger_v3": deposits.with_feature_barcodes(deposits.gene_table()),
+             "starsolo": deposits.gene_table(versioned=True)}[flavour]
+    libs = {}
+    for name in ("pt1_csf", "pt2_csf"):
+        counts = deposits.simulate_counts(
+            rng, list(rng.choice(list(deposits.FIXTURE_MARKERS), size=12)), table)
+        libs[name] = (counts, deposits.plain_barcodes(rng, 12))
+        deposits.write_mex_folder(tmp_path / "runs", name, *libs[name], table, flavour)
+    raw = loaders.load_dataset("runs", _runs_entry(tmp_path / "runs"), tmp_path)
+    suffix = deposits.MEX_FLAVOURS[flavour][3]
+    for name, (counts, barcodes) in libs.items():
+        cells = [f"{name}:{b}{suffix}" for b in barcodes]
+        np.testing.assert_array_equal(_dense(raw[cells, list(table["gene_id"])]), counts.toarray())
+    assert list(raw.var.loc[list(table["gene_id"]), "feature_types"]) == list(table["type"])
+    out, report = harmonize.harmonize(raw, "runs", _runs_entry(tmp_path / "runs"), vocabulary)
+    assert deposits.repeated_symbols_summed(raw, out, report) == {*deposits.GRCH38_DUPLICATES, "GENE001"}
+    removed = report[report["status"] == "removed_not_gene_expression"]
+    barcoding = {t for _, _, t in deposits.FEATURE_BARCODES} if flavour == "cellranger_v3" else set()
+    assert set(removed["author_label"]) == barcoding
+    # The antibody named CD4 is removed, never summed into the CD4 gene.
+    gene_cd4 = raw[:, (raw.var["gene_symbols"] == "CD4").to_numpy()
+                   & (raw.var["feature_types"] == "Gene Expression").to_numpy()]
+    np.testing.assert_array_equal(out[:, "CD4"].X.toarray(), gene_cd4.X.toarray())
+
+
+def _merged_entry(directory: Path, **layout) -> dict:
+    files = [{"name": n, "role": r, "path": str(directory / n)} for n, r in
+             (("matrix.mtx.gz", "matrix"), ("features.tsv.gz", "features"),
+              ("barcodes.tsv.gz", "barcodes"))]
+    if (directory / "cells.csv").exists():
+        files.append({"name": "cells.csv", "role": "annotation", "path": str(directory / "cells.csv")})
+    return {"title": "m", "loader": "mex_merged", "tissue": ["CSF"], "citation": "u",
+            "licence": "internal", "files": files, "layout": layout,
+            "metadata": {"columns": {"donor": "patient"} if files[3:] else {},
+                         "constants": {"donor": "d", "disease": "MS", "tissue": "CSF"}}}
+
+
+def _write_merged(directory: Path, counts, barcodes, table) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in deposits.mex_bytes(counts, barcodes, table).items():
+        (directory / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("matrix_suffix, table_suffix", [("-1", ""), ("", "-1"), ("-1", "-1")])
+def test_merged_mex_annotation_with_and_without_gem_suffix(rng, tmp_path, matrix_suffix,
+                                                           table_suffix):
+    table = deposits.gene_table()
+    barcodes = deposits.plain_barcodes(rng, 30)
+    counts = deposits.simulate_counts(rng, ["NK"] * 30, table)
+    _write_merged(tmp_path, counts, [b + matrix_suffix for b in barcodes], table)
+    pd.DataFrame({"barcode": [b + table_suffix for b in barcodes[:25]],
+                  "patient": ["P1", "P2"] * 12 + ["P1"]}).to_csv(tmp_path / "cells.csv",
+                                                                index=False)
+    adata = loaders.load_dataset("m", _merged_entry(tmp_path), tmp_path)
+    assert list(adata.obs_names) == [b + matrix_suffix for b in barcodes[:25]]
+    assert list(adata.obs["donor"]) == ["P1", "P2"] * 12 + ["P1"]
+    bridged = adata.uns["neurokine_load"].get("barcode_suffix")
+    assert (bridged is None) == (matrix_suffix == table_suffix)
+
+
+def test_gem_suffix_is_not_bridged_across_wells(rng, tmp_path):
+    table = deposits.gene_table()
+    barcodes = deposits.plain_barcodes(rng, 10)
+    wells = [f"{b}-{i % 2 + 1}" for i, b in enumerate(barcodes)]  # aggr output: wells 1 and 2
+    _write_merged(tmp_path, deposits.simulate_counts(rng, ["NK"] * 10, table), wells, table)
+    pd.DataFrame({"barcode": barcodes, "patient": "P1"}).to_csv(tmp_path / "cells.csv",
+                                                               index=False)
+    with pytest.raises(InputError, match="no barcode of the annotation tables"):
+        loaders.load_dataset("m", _merged_entry(tmp_path), tmp_path)
+
+
+def test_merged_mex_barnyard_keeps_the_registry_genome(rng, tmp_path, vocabulary):
+    table = deposits.barnyard_table(deposits.gene_table())
+    counts = deposits.simulate_counts(rng, ["NK"] * 20, table)
+    _write_merged(tmp_path, counts, [f"{b}-1" for b in deposits.plain_barcodes(rng, 20)], table)
+    with pytest.raises(InputError) as info:
+        loaders.load_dataset("m", _merged_entry(tmp_path), tmp_path)
+    assert info.value.field == "layout.genome" and "mm10" in str(info.value)
+    entry = _merged_entry(tmp_path, genome="GRCh38")
+    raw = loaders.load_dataset("m", entry, tmp_path)
+    human = (table["genome"] == "GRCh38").to_numpy()
+    np.testing.assert_array_equal(_dense(raw), counts.toarray()[:, human])
+    assert not raw.var_names.str.startswith(("GRCh38", "mm10")).any()
+    out, report = harmonize.harmonize(raw, "m", entry, vocabulary)
+    row = report[report["status"] == "removed_other_genome"]
+    assert row[["author_label", "n_cells"]].values.tolist() == [["genome mm10", 4]]
+    assert "NKG7" in out.var_names and "Xkr4" not in out.var_names
+
+
+def test_h5ad_written_by_scanpy_from_a_10x_h5(rng, tmp_path, vocabulary):
+    # scanpy.read_10x_h5(var_names="gene_ids") then write_h5ad: Ensembl index, symbols in
+    # var.gene_symbols, categorical feature_types with antibody rows, float32 counts in X.
+    table = deposits.with_feature_barcodes(deposits.gene_table(versioned=True))
+    counts = deposits.simulate_counts(rng, list(rng.choice(list(deposits.FIXTURE_MARKERS), 30)),
+                                      table)
+    var = pd.DataFrame({"gene_symbols": table["symbol"].to_numpy(),
+                        "feature_types": pd.Categorical(table["type"]),
+                        "genome": np.where(table["type"] == "Gene Expression", "GRCh38", "")},
+                       index=pd.Index(table["gene_id"].to_numpy()))
+    obs = pd.DataFrame({"donor_id": ["a", "b"] * 15, "disease": "multiple sclerosis",
+                        "author_label": "NK"}, index=[f"{b}-1" for b in
+                                                      deposits.plain_barcodes(rng, 30)])
+    ad.AnnData(X=counts.astype(np.float32), obs=obs, var=var).write_h5ad(tmp_path / "s.h5ad")
+    entry = _user_h5ad_entry(tmp_path / "s.h5ad", gene_symbols="gene_symbols")
+    raw = loaders.load_dataset("user_s", entry, tmp_path)
+    np.testing.assert_array_equal(_dense(raw), counts.toarray())
+    out, report = harmonize.harmonize(raw, "user_s", entry, vocabulary)
+    assert deposits.repeated_symbols_summed(raw, out, report) == {*deposits.GRCH38_DUPLICATES, "GENE001"}
+    assert set(report.loc[report["status"] == "removed_not_gene_expression", "author_label"]) \
+        == {t for _, _, t in deposits.FEATURE_BARCODES}
+
+
+def test_h5ad_cellxgene_repeated_feature_names_are_summed(rng, tmp_path, vocabulary):
+    deposits.cellxgene_h5ad(tmp_path / "cxg.h5ad", rng)
+    entry = _user_h5ad_entry(tmp_path / "cxg.h5ad")
+    raw = loaders.load_dataset("user_cxg", entry, tmp_path)
+    out, report = harmonize.harmonize(raw, "user_cxg", entry, vocabulary)
+    assert deposits.repeated_symbols_summed(raw, out, report) == {*deposits.GRCH38_DUPLICATES, "GENE001"}
+
+
+def test_symbol_only_genes_tsv_with_repeats_gets_unique_ids(tmp_path):
+    (tmp_path / "genes.tsv").write_text("CD3E\nTBCE\nNKG7\nTBCE\n")
+    var = read_features(tmp_path / "genes.tsv")
+    assert list(var.index) == ["CD3E", "TBCE", "NKG7", "TBCE#2"]
+    assert list(var["gene_symbols"]) == ["CD3E", "TBCE", "NKG7", "TBCE"]

@@ -8,7 +8,7 @@ import logging
 import pytest
 from _resource_paths import AXES_DIR, AXIS_SCHEMA, CELL_TYPES, CELL_TYPES_SCHEMA
 
-from neurokine.curated import references
+from neurokine.curated import ontology, references
 from neurokine.curated.axes import load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.errors import InputError
@@ -37,6 +37,16 @@ def test_provenance_records_version_licence_and_a_real_hash():
     path = references.locate("hcd_cip")
     assert hcd["sha256"] == sha256sum(path)
     assert table.loc["hcd_info", "citation"] == "DOI:10.64898/2025.12.12.693897"
+
+
+def test_provenance_lists_the_ontology_releases_read():
+    table = references.provenance().set_index("reference")
+    versions = ontology.versions()
+    for name in ("CL", "MONDO", "UBERON"):
+        row = table.loc[f"{name} ontology"]
+        assert row["status"] == "loaded" and len(row["sha256"]) == 64
+        assert versions[name] in row["version"] and versions[name] in row["file"]
+    assert table.loc["CL ontology", "citation"] == "PMID:27377652"
 
 
 def test_hcd_cips_and_info_load_from_the_wheel():

@@ -9,11 +9,11 @@ import pytest
 import yaml
 
 from neurokine.curated.cell_types import load_cell_types
+from neurokine.curated.hierarchy import check_registry
 from neurokine.errors import InputError
 from neurokine.io.registry import (
     RESERVED_CELL_TYPES,
     cell_type_ids,
-    check_ontology_consistency,
     load_registry,
     select_datasets,
 )
@@ -21,10 +21,6 @@ from neurokine.io.registry import (
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = REPO / "config/datasets.yaml"
 SCHEMA = REPO / "workflow/schemas/datasets.schema.yaml"
-#: Coarse vocabulary ids the registry uses for author labels that do not split naive/memory
-#: (requested from the vocabulary); harmonize reports them as id_not_in_vocabulary (and the
-#: marker annotator calls those cells) until they exist.
-PENDING_IDS = {"CD4_T", "B_cell"}
 
 
 @pytest.fixture(scope="module")
@@ -179,22 +175,38 @@ def test_commented_user_example_in_registry_is_valid(tmp_path):
     assert "my_own_csf" in load_registry(_write(tmp_path, record), SCHEMA)
 
 
-def test_cell_type_ids_exist_or_are_requested(registry):
+def test_every_registry_cell_type_resolves_against_the_vocabulary_and_the_cell_ontology(registry):
+    """The registry cannot drift: every id is a vocabulary id (no pending ids), every cl a live
+    CL term that resolves to that id, and `other` only where the vocabulary has nothing."""
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
                                  REPO / "resources/schemas/cell_types.schema.yaml")
-    used = cell_type_ids(registry)
-    unknown = set(used) - set(vocabulary) - PENDING_IDS - set(RESERVED_CELL_TYPES)
-    assert not unknown, unknown
-    assert check_ontology_consistency(registry, vocabulary) == []
+    assert set(cell_type_ids(registry)) - set(RESERVED_CELL_TYPES) <= set(vocabulary)
+    assert check_registry(registry, vocabulary) == []
+    # The five mappings that silently dropped cells before the hierarchy existed.
+    maps = {ds: registry[ds]["cell_types"]["map"] for ds in
+            ("heming2021", "kaufmann2021", "schirmer2019", "schafflick2020_h5ad")}
+    assert maps["heming2021"]["CD4"]["id"] == "CD4_T"
+    assert {maps["kaufmann2021"]["B"]["id"], maps["schirmer2019"]["B cells"]["id"],
+            maps["schafflick2020_h5ad"]["B1"]["id"], maps["schafflick2020_h5ad"]["B2"]["id"]} \
+        == {"B_cell"}
 
 
-def test_ontology_mismatch_is_reported(registry):
+@pytest.mark.parametrize(("label", "target", "expected"), [
+    ("Treg", {"id": "Treg", "cl": "CL:0000001"}, "CL:0000001"),              # wrong CL term
+    ("Treg", {"id": "Treg", "cl": "CL:0000815"}, "resolves to T_cell"),       # too coarse
+    ("CD4", {"id": "CD4_T_cells", "cl": "CL:0000624"}, "not a vocabulary id"),  # unknown id
+    ("RBC", {"id": "other", "cl": "CL:0000236"}, "resolves to B_cell"),       # 'other' hides B
+    ("NK", {"cl": "CL:0000003"}, "obsolete"),                                 # replaced term
+    ("NK", {"cl": "CL:9999999"}, "unknown_cl_term"),                          # no such term
+])
+def test_registry_drift_is_reported(registry, label, target, expected):
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
                                  REPO / "resources/schemas/cell_types.schema.yaml")
     broken = copy.deepcopy(registry)
-    broken["heming2021"]["cell_types"]["map"]["Treg"] = {"id": "Treg", "cl": "CL:0000001"}
-    problems = check_ontology_consistency(broken, vocabulary)
-    assert problems and "Treg" in problems[0]
+    broken["heming2021"]["cell_types"]["map"][label] = target
+    problems = check_registry({"heming2021": broken["heming2021"]}, vocabulary)
+    assert len(problems) == 1 and expected in problems[0], problems
+    assert problems[0].startswith(f"heming2021: {label!r}")
 
 
 def test_local_http_urls_need_the_test_flag(registry, tmp_path):

@@ -144,7 +144,8 @@ def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
     with caplog.at_level(logging.WARNING, logger="neurokine.scoring.engine"):
         scores, _ = score_cells(pbmc.X, pbmc.var_names, {"ok": ["LYZ"], "none": ["NOPE3"]})
     assert list(scores.columns) == ["ok"]
-    assert "signature none not scored: no gene of the signature is in the data" in caplog.text
+    assert "1 of 2 signatures not scored" in caplog.text
+    assert "none (no gene of the signature is in the data)" in caplog.text
 
 
 def test_weights_sum_to_zero_so_constant_cells_score_zero(pbmc):

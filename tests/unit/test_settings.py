@@ -18,7 +18,7 @@ from neurokine.io.loaders import load_dataset
 from neurokine.scoring import engine
 from neurokine.scoring.params import ScoringParams
 from neurokine.settings import Settings
-from neurokine.stats import composition, enrichment, network
+from neurokine.stats import activity, composition, enrichment, network
 from neurokine.stats.compare import compare_groups
 from neurokine.workflow.config import load_config, validate_config
 
@@ -101,6 +101,7 @@ CODE_DEFAULTS = [
     ("compare.max_permutations", network.compare_interactions, "max_permutations"),
     ("compare.enrichment.min_count", enrichment.response_enrichment, "min_count"),
     ("compare.enrichment.min_count", enrichment.gene_rankings, "min_count"),
+    ("activity.resource", activity.activity_model, "resource"),
     ("fetch.retries", fetch.FetchOptions, "retries"),
     ("fetch.backoff_seconds", fetch.FetchOptions, "backoff_seconds"),
     ("fetch.max_backoff_seconds", fetch.FetchOptions, "max_backoff_seconds"),

@@ -271,6 +271,14 @@ def test_standardized_effect_equals_hedges_g_for_two_groups():
                                hedges_g(case, ref))
 
 
+@pytest.mark.parametrize("df", [0, 1])
+def test_standardized_effect_is_nan_never_zero_below_two_df(df):
+    # At df = 1 the small-sample factor 1 - 3/(4 df - 1) is exactly 0: g would read "no effect".
+    g = models.standardized_effect(np.array([2.5, -1.0]), np.array([0.3, 0.2]), df)
+    assert np.isnan(g).all()
+    assert np.isfinite(models.standardized_effect(np.array([2.5]), np.array([0.3]), 2)).all()
+
+
 def test_dersimonian_laird_matches_statsmodels_and_hand_i2():
     from statsmodels.stats.meta_analysis import combine_effects
 

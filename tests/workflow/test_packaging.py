@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "scripts/neurokine"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 #: Import name -> distribution name where they differ.
-DISTRIBUTION = {"yaml": "pyyaml"}
+DISTRIBUTION = {"yaml": "pyyaml", "cellxgene_ontology_guide": "cellxgene-ontology-guide"}
 #: Distributions the library reads data from without importing them.
 DATA_ONLY = {"hucira", "openpyxl"}
 

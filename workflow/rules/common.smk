@@ -98,6 +98,7 @@ def final_outputs():
             *(paths.cross_dataset_figure(f.stem, "svg") for f in CROSS_DATASET_FIGURES),
             *paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
             *paths.per_dataset(paths.RESPONSE_ENRICHMENT, DATASETS),
+            *paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
             *paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
             *paths.per_dataset(paths.VERDICTS, DATASETS),
             *(paths.dataset_figure(f.stem, "svg", d) for d in DATASETS for f in DATASET_FIGURES)]

@@ -78,3 +78,31 @@ rule meta_analysis:
         runtime=runtime_min(per_input_mb=0.5, minimum_min=15),
     script:
         "../../scripts/meta_analysis.py"
+
+
+# Joint activities of every axis's response program per sample x cell type (pseudobulk), tested
+# across donors; and how much the programs can be confused (neurokine.stats.activity).
+rule estimate_activities:
+    input:
+        pseudobulk=paths.PSEUDOBULK,
+        **CURATED,
+    output:
+        tests=report(paths.ACTIVITY_TESTS, caption="../report/activity_tests.rst", category="Tables",
+                     subcategory="{dataset}"),
+        leakage=paths.ACTIVITY_LEAKAGE,
+    params:
+        compare=SETTINGS.compare,
+        activity=SETTINGS.activity,
+        seed=SETTINGS.seed,
+    conda:
+        "../../envs/neurokine.yaml"
+    log:
+        paths.log("estimate_activities"),
+    benchmark:
+        paths.benchmark("estimate_activities")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),
+        runtime=runtime_min(per_input_mb=1, minimum_min=15),
+    script:
+        "../../scripts/estimate_activities.py"

@@ -10,6 +10,7 @@ rule plot_figures:
         donor_scores=paths.DONOR_SCORES,
         nodes=paths.NODE_SCORES,
         interactions=paths.INTERACTION_TESTS,
+        activities=paths.ACTIVITY_TESTS,
         verdicts=paths.VERDICTS,
     output:
         **dataset_figure_outputs(),

@@ -115,7 +115,10 @@ def locate(reference: str) -> Path | None:
 
 
 def provenance() -> pd.DataFrame:
-    """One row per reference file: package, version, file, sha256, licence, citation, status."""
+    """One row per reference file: package, version, file, sha256, licence, citation, status;
+    the ontologies (CL, MONDO, UBERON, PATO, HsapDv) with their releases come last."""
+    from neurokine.curated import ontology
+
     rows = []
     for key, spec in FILES.items():
         row = {"reference": key, "package": spec.package, "version": "", "file": spec.path,
@@ -135,7 +138,7 @@ def provenance() -> pd.DataFrame:
                                  f"wheel RECORD {recorded}", f"reinstall: {spec.install_hint}")
             row.update(sha256=digest, status="loaded")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([*rows, *ontology.provenance()])
 
 
 @functools.lru_cache(maxsize=1)

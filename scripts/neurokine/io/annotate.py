@@ -85,6 +85,8 @@ def marker_scores(adata: ad.AnnData, vocabulary: Mapping[str, object], *,
         # from a handful of markers is not reliable, so by default the parent level is called.
         if not include_subtypes and getattr(ct, "parent", None):
             continue
+        if not ct.markers:  # a lineage-only term: reached through the Cell Ontology, never called
+            continue
         positives = [g for g in ct.markers if g in present]
         if len(positives) < min_markers:
             skipped.append(ct.id)

@@ -1,7 +1,8 @@
 """Input checks run by the first jobs of a run, before any expensive stage.
 
-- `check_curated`: the curated axes and the cell-type vocabulary (schema, citations, and every
-  gene symbol against the reference gene universe), run once per run by rule check_curated.
+- `check_curated`: the curated axes and the cell-type vocabulary (schema, citations, every
+  gene symbol against the reference gene universe, and every CL id, parent and lineage against
+  the Cell Ontology), run once per run by rule check_curated.
 - `check_loaded`: a loaded deposit, after harmonization and before it is written, for problems
   that would otherwise give silently wrong or empty results downstream (rule load_dataset).
 
@@ -22,6 +23,7 @@ import pandas as pd
 from neurokine.curated.axes import _gene_fields, load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.curated.gene_universe import build_universe
+from neurokine.curated.hierarchy import check_hierarchy
 from neurokine.errors import InputError
 from neurokine.io.registry import UNKNOWN
 
@@ -47,6 +49,12 @@ def check_curated(axes_dir: str | Path, axis_schema: str | Path, cell_types: str
     # decide whether a run is accepted (the same resource passes or fails on every machine).
     universe = build_universe(allowlist, include_optional=False)
     vocabulary = load_cell_types(cell_types, cell_types_schema, gene_universe=universe)
+    problems = check_hierarchy(vocabulary)
+    if problems:
+        raise InputError(str(cell_types), problems[0].split(":", 1)[0],
+                         "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)"
+                                                    if len(problems) > 3 else ""),
+                         "use the Cell Ontology's id, label and ancestry (see the file header)")
     axes = load_axes(axes_dir, axis_schema, vocabulary, gene_universe=universe)
     rows = [{"file": Path(axis.source).name, "field": field, "gene": gene}
             for axis in axes for field, gene in _gene_fields(axis.record)]

@@ -10,10 +10,13 @@ Output contract (results/loaded/<dataset>.h5ad):
 
 Gene symbols: the deposit's own features file gives the symbol for each Ensembl id (no external
 lookup, so the mapping is the one the authors' reference used). Non-gene features (antibody
-capture, CRISPR guides) are removed. Features without a symbol keep their id. When several
-features share a symbol (a symbol on two Ensembl ids, or the same symbol listed twice), their
-counts are summed into one column: every UMI is kept, the result stays integer, and signature
-scoring (keyed by symbol) sees the symbol's total expression. Each merge is listed in the report.
+capture, CRISPR guides) are removed, and so are the genes of genomes other than the one the
+registry's layout.genome keeps (done by the loader); both are counted in the report (for
+feature rows, `n_cells` holds the number of features). Features without a symbol keep their
+id. When several features share a symbol (a symbol on two Ensembl ids, or the same symbol
+listed twice), their counts are summed into one column: every UMI is kept, the result stays
+integer, and signature scoring (keyed by symbol) sees the symbol's total expression. Each merge
+is listed in the report.
 
 Labels: author labels are never dropped. Cell-type labels without a mapping become `unmapped`,
 disease labels without a mapping become `unknown`, and both are listed in the report table
@@ -22,6 +25,7 @@ disease labels without a mapping become `unknown`, and both are listed in the re
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
@@ -30,6 +34,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from neurokine.curated import terms
+from neurokine.curated.cell_types import CellType, lineage_of
+from neurokine.curated.hierarchy import CellTypeResolver, Resolution
+from neurokine.curated.ontology import ontology
 from neurokine.errors import InputError
 from neurokine.io.registry import (
     CANONICAL_DISEASES,
@@ -41,15 +49,21 @@ from neurokine.io.registry import (
     UNMAPPED,
     CellTypeTarget,
     cell_type_rules,
+    is_synthetic,
 )
 
 TISSUES: tuple[str, ...] = ("CSF", "blood", "CNS")
 REQUIRED_OBS: tuple[str, ...] = ("donor_id", "sample_id", "disease", "tissue", "cell_type",
-                                 "dataset_id")
+                                 "cell_type_lineage", "dataset_id")
 HARMONIZED_OBS: tuple[str, ...] = (*REQUIRED_OBS, "cell_type_ontology_term_id",
-                                   "author_cell_type", "author_disease", "cell_type_source")
-REPORT_COLUMNS: list[str] = ["dataset_id", "kind", "author_label", "mapped_to", "ontology_id",
-                             "status", "n_cells"]
+                                   "cell_type_lineage_ontology_term_id", "author_cell_type",
+                                   "author_disease", "cell_type_source")
+#: labels.tsv: one row per distinct author label (per kind) with what it became and why.
+#: `resolved_by` says how (exact_map, pattern_map, vocabulary_id, cl_id, cl_name, cl_synonym, ...),
+#: `term_id`/`term_name` the ontology term it reached, `ontology_id` the mapped type's own term.
+REPORT_COLUMNS: list[str] = ["dataset_id", "kind", "author_label", "mapped_to", "lineage",
+                             "ontology_id", "resolved_by", "term_id", "term_name", "status",
+                             "note", "n_cells"]
 GENE_EXPRESSION = "Gene Expression"
 
 
@@ -88,6 +102,19 @@ def harmonize_genes(adata: ad.AnnData) -> tuple[ad.AnnData, list[dict]]:
     var = pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(uniques.astype(str)))
     out = ad.AnnData(X=X, obs=adata.obs.copy(), var=var, uns=dict(adata.uns))
     return out, report
+
+
+def load_rows(load_notes: Mapping) -> list[dict]:
+    """Report rows for what the loader left out: other genomes' genes, unannotated cells."""
+    rows = [{"kind": "feature", "author_label": f"genome {genome}", "mapped_to": "",
+             "status": "removed_other_genome", "n_cells": int(n)}
+            for genome, n in sorted(load_notes.get("features_other_genomes", {}).items())]
+    for key in ("cells_without_annotation_dropped", "cells_in_annotation_not_in_matrix"):
+        if load_notes.get(key):
+            rows.append({"kind": "cells", "author_label": key, "mapped_to": "",
+                         "status": "dropped" if key.endswith("dropped") else "not_loaded",
+                         "ontology_id": "", "n_cells": int(load_notes[key])})
+    return rows
 
 
 # ---------------------------------------------------------------------------- per-cell fields
@@ -167,39 +194,265 @@ def map_tissue(author: pd.Series, tissue_map: Mapping[str, str]) -> tuple[pd.Ser
     return mapped, _count_rows("tissue", author, mapped, status)
 
 
+def map_terms(kind: str, author: pd.Series, term_ids: pd.Series, overrides: Mapping[str, str]
+              ) -> tuple[pd.Series, list[dict]]:
+    """Disease (MONDO) or tissue (UBERON) per cell from the deposit's ontology ids.
+
+    A registry override (disease_map / tissue_map keyed by the author label or the term id) wins;
+    otherwise the canonical label follows from ontology ancestry (neurokine.curated.terms).
+    Unknown and obsolete ids stay visible: `unknown` per cell, with the id and reason reported.
+    """
+    resolve = terms.disease if kind == "disease" else terms.tissue
+    lookup = {str(k): v for k, v in overrides.items()}
+    pairs = pd.MultiIndex.from_arrays([author.astype(str).to_numpy(),
+                                       term_ids.astype(str).to_numpy()])
+    codes, unique = pd.factorize(pairs, sort=True)
+    rows, labels = [], []
+    for (label, term), n in zip(unique, np.bincount(codes, minlength=len(unique)), strict=True):
+        key = label if label in lookup else term if term in lookup else None
+        found = resolve(term)
+        if key is not None:
+            mapped = lookup[key]
+            status = ("mapped_control" if mapped == "control" else "mapped"
+                      if mapped in (*CANONICAL_DISEASES, *TISSUES) else "mapped_other")
+            how = f"{'disease' if kind == 'disease' else 'tissue'}_map"
+        else:
+            mapped, status = found.label, found.status
+            how = "mondo" if kind == "disease" else "uberon"
+        labels.append(mapped)
+        rows.append({"kind": kind, "author_label": label, "mapped_to": mapped,
+                     "ontology_id": term, "resolved_by": how, "term_id": found.term_id,
+                     "term_name": found.term_name, "status": status, "note": found.note,
+                     "n_cells": int(n)})
+    return pd.Series(np.asarray(labels, dtype=object)[codes], index=author.index), rows
+
+
 def resolve_cell_type(label: str, exact: Mapping[str, CellTypeTarget],
                       patterns: Iterable[tuple[re.Pattern, CellTypeTarget]]
                       ) -> CellTypeTarget | None:
-    """The mapping of one author label: exact entry first, then the first matching pattern."""
+    """The registry's mapping of one author label: exact entry first, then the first pattern."""
     if label in exact:
         return exact[label]
     return next((t for rx, t in patterns if rx.search(label)), None)
 
 
-def map_cell_types(author: pd.Series, entry: Mapping, vocabulary: Mapping[str, object]
-                   ) -> tuple[pd.DataFrame, list[dict]]:
-    """cell_type / ontology id / status per cell from the registry's label map."""
+def resolve_label(label: str, term: str, exact: Mapping[str, CellTypeTarget],
+                  patterns: Iterable[tuple[re.Pattern, CellTypeTarget]],
+                  resolver: CellTypeResolver) -> Resolution:
+    """Where one author label (with the deposit's CL id for it, or '') lands.
+
+    Order: the registry's map or pattern (an id wins; a `cl` alone, or with an id the vocabulary
+    lacks, resolves through CL), then the deposit's own CL id, then the label itself (vocabulary
+    id or synonym, CL id, CL name or synonym; neurokine.curated.hierarchy).
+    """
+    target = resolve_cell_type(label, exact, patterns)
+    if target is not None:
+        how = "exact_map" if label in exact else "pattern_map"
+        vocabulary = resolver.vocabulary
+        if target.id in vocabulary:
+            return Resolution(target.id, target.cl or vocabulary[target.id].ontology_id, how,
+                              "mapped", target.note or "")
+        if target.id in (OTHER, DOUBLET):
+            return Resolution(target.id, target.cl or "", how, f"mapped_{target.id}",
+                              target.note or "")
+        if target.cl:
+            found = resolver.from_term(target.cl, f"{how}_cl")
+            note = (f"registry id {target.id!r} is not in the vocabulary; resolved by its cl"
+                    if target.id else "")
+            return dataclasses.replace(found, note="; ".join(filter(None, [note, found.note])))
+        return Resolution(UNMAPPED, "", how, f"id_not_in_vocabulary:{target.id}",
+                          "add the id to resources/cell_types.yaml or give the entry a cl")
+    if term and term != UNKNOWN:
+        return resolver.from_term(term)
+    return resolver.from_label(label)
+
+
+def map_cell_types(author: pd.Series, entry: Mapping, vocabulary: Mapping[str, CellType],
+                   author_terms: pd.Series | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """Vocabulary type, its CL id, lineage and status per cell, and one report row per label."""
     exact, patterns = cell_type_rules(entry)
-    per_label = {}
-    for label in author.unique():
-        target = resolve_cell_type(label, exact, patterns)
-        if target is None:
-            per_label[label] = (UNMAPPED, "unknown", "unmapped_label")
-        elif target.id in vocabulary:
-            per_label[label] = (target.id, vocabulary[target.id].ontology_id, "mapped")
-        elif target.id in (OTHER, DOUBLET):
-            per_label[label] = (target.id, target.cl or "unknown", f"mapped_{target.id}")
-        else:
-            # A registry id the vocabulary does not (yet) define: never invent a type.
-            per_label[label] = (UNMAPPED, target.cl or "unknown",
-                                f"id_not_in_vocabulary:{target.id}")
-    table = pd.DataFrame([per_label[v] for v in author], index=author.index,
-                         columns=["cell_type", "ontology", "status"])
-    rows = _count_rows("cell_type", author, table["cell_type"], table["status"], table["ontology"])
+    resolver = CellTypeResolver(vocabulary)
+    terms = (author_terms.astype(str).to_numpy() if author_terms is not None
+             else np.full(len(author), "", dtype=object))
+    pairs = pd.MultiIndex.from_arrays([author.astype(str).to_numpy(), terms])
+    codes, unique = pd.factorize(pairs, sort=True)
+    resolved = [resolve_label(label, term, exact, patterns, resolver) for label, term in unique]
+    counts = np.bincount(codes, minlength=len(unique))
+    per_pair = pd.DataFrame([_cell_columns(r, vocabulary) for r in resolved])
+    table = per_pair.iloc[codes].set_axis(author.index)
+    rows = [{"kind": "cell_type", "author_label": label, "mapped_to": r.cell_type,
+             "lineage": lineage_of(r.cell_type, vocabulary),
+             "ontology_id": _ontology_of(r, vocabulary), "resolved_by": r.resolved_by,
+             "term_id": r.term_id, "term_name": resolver.term_name(r.term_id),
+             "status": r.status, "note": r.note, "n_cells": int(n)}
+            for (label, _term), r, n in zip(unique, resolved, counts, strict=True)]
     return table, rows
 
 
+def _ontology_of(found: Resolution, vocabulary: Mapping[str, CellType]) -> str:
+    """The CL id a cell carries: its vocabulary type's, else the term reached, else unknown."""
+    if found.cell_type in vocabulary:
+        return vocabulary[found.cell_type].ontology_id
+    return found.term_id if found.term_id.startswith("CL:") and ";" not in found.term_id \
+        else UNKNOWN
+
+
+def _cell_columns(found: Resolution, vocabulary: Mapping[str, CellType]) -> dict[str, str]:
+    """The per-cell obs values of one resolution."""
+    lineage = lineage_of(found.cell_type, vocabulary)
+    return {"cell_type": found.cell_type, "ontology": _ontology_of(found, vocabulary),
+            "lineage": lineage,
+            "lineage_ontology": (vocabulary[lineage].ontology_id if lineage in vocabulary
+                                 else UNKNOWN),
+            "status": found.status}
+
+
 # --------------------------------------------------------------------------------- harmonize
+
+
+@dataclasses.dataclass
+class CellTypeCalls:
+    """Each cell's vocabulary type, lineage and CL terms, where they came from, and report rows."""
+
+    types: pd.DataFrame           # cell_type, ontology, lineage, lineage_ontology (per cell)
+    source: pd.Series             # author | markers | none
+    confidence: pd.Series         # marker-annotation margin (NaN for author labels)
+    author: pd.Series             # the deposit's label (or the CL name of its term)
+    author_terms: pd.Series | None
+    rows: list[dict]
+
+
+def _sample_fields(adata: ad.AnnData, entry: Mapping, source: str
+                   ) -> tuple[dict[str, pd.Series], list[dict]]:
+    """Donor, sample, disease (author and canonical) and tissue per cell, with report rows."""
+    meta = entry.get("metadata", {})
+    donors = _donors(adata, meta, source)
+    author_disease = _author_disease(adata, donors, meta)
+    disease_terms = _column(adata, "disease_ontology_term_id")
+    if disease_terms is not None:
+        disease, disease_rows = map_terms("disease", author_disease, disease_terms,
+                                          entry.get("disease_map", {}))
+    else:
+        disease, disease_rows = map_disease(author_disease, entry.get("disease_map", {}))
+    tissue_author = _column(adata, "tissue")
+    if tissue_author is None:
+        tissue_author = pd.Series(meta.get("constants", {}).get("tissue", UNKNOWN),
+                                  index=adata.obs_names)
+    tissue_terms = _column(adata, "tissue_ontology_term_id")
+    if tissue_terms is not None:
+        tissue, tissue_rows = map_terms("tissue", tissue_author, tissue_terms,
+                                        meta.get("tissue_map", {}))
+    else:
+        tissue, tissue_rows = map_tissue(tissue_author, meta.get("tissue_map", {}))
+    samples = _column(adata, "sample")
+    if samples is None:
+        constant = meta.get("constants", {}).get("sample")
+        samples = (pd.Series(constant, index=adata.obs_names) if constant
+                   else donors + "_" + tissue)
+    fields = {"donor_id": donors, "sample_id": samples, "disease": disease, "tissue": tissue,
+              "author_disease": author_disease}
+    return fields, [*disease_rows, *tissue_rows]
+
+
+def _author_cell_types(adata: ad.AnnData, entry: Mapping, vocabulary: Mapping[str, object]
+                       ) -> CellTypeCalls:
+    """Cell types from the deposit's labels or CL ids (all `unmapped` when it has neither)."""
+    author_ct = _column(adata, "cell_type")
+    author_terms = _column(adata, "cell_type_ontology_term_id")
+    if author_ct is None and author_terms is not None:
+        cl = ontology("CL")
+        author_ct = author_terms.map({t: cl.label(t) or t for t in author_terms.unique()})
+    if author_ct is None:
+        types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": UNKNOWN, "lineage": UNMAPPED,
+                              "lineage_ontology": UNKNOWN}, index=adata.obs_names)
+        rows = [{"kind": "cell_type", "author_label": "(none in deposit)", "mapped_to": UNMAPPED,
+                 "lineage": UNMAPPED, "ontology_id": UNKNOWN, "status": "no_author_labels",
+                 "n_cells": adata.n_obs}]
+        author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
+    else:
+        types, rows = map_cell_types(author_ct, entry, vocabulary, author_terms)
+    source = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
+                       index=adata.obs_names)
+    return CellTypeCalls(types, source, pd.Series(np.nan, index=adata.obs_names), author_ct,
+                         author_terms, rows)
+
+
+def _annotate_from_markers(adata: ad.AnnData, calls: CellTypeCalls, mode: str, tissue: pd.Series,
+                           vocabulary: Mapping[str, object], annotate_options: Mapping | None) -> None:
+    """Call cells from the vocabulary's markers (`all`, or only the `unmapped`), in place."""
+    from neurokine.io.annotate import annotate_cells
+
+    mask = (np.ones(adata.n_obs, dtype=bool) if mode == "all"
+            else (calls.types["cell_type"] == UNMAPPED).to_numpy())
+    if not mask.any():
+        return
+    options = dict(annotate_options or {})
+    if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
+        # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
+        # (immune cells infiltrate lesions).
+        options["compartments"] = ["CSF", "blood"]
+    found = annotate_cells(adata[mask], vocabulary, **options)
+    idx = adata.obs_names[mask]
+    columns = [_cell_columns(Resolution(c, "", "markers", "annotated"), vocabulary)
+               for c in found["cell_type"]]
+    for column in ("cell_type", "ontology", "lineage", "lineage_ontology"):
+        calls.types.loc[idx, column] = [f[column] for f in columns]
+    calls.source.loc[idx] = "markers"
+    calls.confidence.loc[idx] = found["confidence"].to_numpy()
+    for call, n in found["cell_type"].value_counts().sort_index().items():
+        calls.rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
+                           "mapped_to": call, "lineage": lineage_of(call, vocabulary),
+                           "resolved_by": "markers",
+                           "status": "annotated" if call != UNASSIGNED else "unassigned",
+                           "ontology_id": "", "n_cells": int(n)})
+
+
+def _harmonized_obs(adata: ad.AnnData, dataset: str, fields: Mapping[str, pd.Series],
+                    calls: CellTypeCalls, annotated: bool) -> pd.DataFrame:
+    """The contract's obs table (categorical strings), covariates where the deposit has them."""
+    types = calls.types
+    obs = pd.DataFrame({
+        **{k: fields[k].to_numpy() for k in ("donor_id", "sample_id", "disease", "tissue")},
+        "cell_type": types["cell_type"].to_numpy(),
+        "cell_type_ontology_term_id": types["ontology"].to_numpy(),
+        "cell_type_lineage": types["lineage"].to_numpy(),
+        "cell_type_lineage_ontology_term_id": types["lineage_ontology"].to_numpy(),
+        "author_cell_type": calls.author.to_numpy(),
+        "author_disease": fields["author_disease"].to_numpy(),
+        "cell_type_source": calls.source.to_numpy(), "dataset_id": dataset,
+    }, index=adata.obs_names)
+    if calls.author_terms is not None:
+        obs["author_cell_type_ontology_term_id"] = calls.author_terms.to_numpy()
+    for extra in ("sex", "age", "batch"):
+        values = _column(adata, extra)
+        if values is not None:
+            obs[extra] = values.to_numpy()
+    for column in obs.columns:
+        obs[column] = pd.Categorical(obs[column].astype(str))
+    if annotated:
+        obs["annotation_confidence"] = calls.confidence.to_numpy(dtype=np.float32)
+    return obs
+
+
+def _label_report(dataset: str, rows: list[dict]) -> pd.DataFrame:
+    """labels.tsv: every author label and feature decision, sorted, blanks for missing fields."""
+    report = pd.DataFrame(rows)
+    report["dataset_id"] = dataset
+    report = report.reindex(columns=REPORT_COLUMNS).fillna(
+        {c: "" for c in REPORT_COLUMNS if c not in ("dataset_id", "n_cells")})
+    return report.sort_values(["kind", "author_label", "mapped_to", "status"],
+                              kind="mergesort").reset_index(drop=True)
+
+
+def _provenance(dataset: str, entry: Mapping, load_notes: Mapping) -> dict:
+    """uns['neurokine']: where the data came from and what the loader noted."""
+    return {"neurokine": {
+        "synthetic": is_synthetic(entry), "dataset_id": dataset, "title": entry.get("title", ""),
+        "citation": " ".join(entry.get("citation", "").split()),
+        "load_notes": {k: (v if not isinstance(v, list) else [str(x) for x in v])
+                       for k, v in load_notes.items()},
+        "control_description": entry.get("control_description", ""),
+    }}
 
 
 def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
@@ -207,98 +460,17 @@ def harmonize(adata: ad.AnnData, dataset: str, entry: Mapping,
               ) -> tuple[ad.AnnData, pd.DataFrame]:
     """Map a loaded deposit onto the contract; return it with the label report table."""
     source = f"dataset {dataset}"
-    meta = entry.get("metadata", {})
     load_notes = dict(adata.uns.get("neurokine_load", {}))
     adata, gene_rows = harmonize_genes(adata)
-
-    donors = _donors(adata, meta, source)
-    author_disease = _author_disease(adata, donors, meta)
-    disease, disease_rows = map_disease(author_disease, entry.get("disease_map", {}))
-    tissue_author = _column(adata, "tissue")
-    if tissue_author is None:
-        tissue_author = pd.Series(meta.get("constants", {}).get("tissue", UNKNOWN),
-                                  index=adata.obs_names)
-    tissue, tissue_rows = map_tissue(tissue_author, meta.get("tissue_map", {}))
-    samples = _column(adata, "sample")
-    if samples is None:
-        constant = meta.get("constants", {}).get("sample")
-        samples = (pd.Series(constant, index=adata.obs_names) if constant
-                   else donors + "_" + tissue)
-
-    author_ct = _column(adata, "cell_type")
-    annotate_mode = entry.get("cell_types", {}).get("annotate", "none")
-    if author_ct is None:
-        author_ct = pd.Series(UNKNOWN, index=adata.obs_names)
-        types = pd.DataFrame({"cell_type": UNMAPPED, "ontology": "unknown",
-                              "status": "no_author_labels"}, index=adata.obs_names)
-        ct_rows = [{"kind": "cell_type", "author_label": "(none in deposit)",
-                    "mapped_to": UNMAPPED, "ontology_id": "unknown", "status": "no_author_labels",
-                    "n_cells": adata.n_obs}]
-    else:
-        types, ct_rows = map_cell_types(author_ct, entry, vocabulary)
-    source_col = pd.Series(np.where(types["cell_type"] == UNMAPPED, "none", "author"),
-                           index=adata.obs_names)
-    confidence = pd.Series(np.nan, index=adata.obs_names)
-    if annotate_mode in ("all", "unmapped"):
-        from neurokine.io.annotate import annotate_cells
-
-        mask = (np.ones(adata.n_obs, dtype=bool) if annotate_mode == "all"
-                else (types["cell_type"] == UNMAPPED).to_numpy())
-        options = dict(annotate_options or {})
-        if "compartments" not in options and set(tissue) <= {"CSF", "blood"}:
-            # CSF/blood cells are never called oligodendrocytes; CNS tissue keeps every type
-            # (immune cells infiltrate lesions).
-            options["compartments"] = ["CSF", "blood"]
-        if mask.any():
-            calls = annotate_cells(adata[mask], vocabulary, **options)
-            idx = adata.obs_names[mask]
-            types.loc[idx, "cell_type"] = calls["cell_type"].to_numpy()
-            types.loc[idx, "ontology"] = [vocabulary[c].ontology_id if c in vocabulary
-                                          else "unknown" for c in calls["cell_type"]]
-            source_col.loc[idx] = "markers"
-            confidence.loc[idx] = calls["confidence"].to_numpy()
-            for call, n in calls["cell_type"].value_counts().sort_index().items():
-                ct_rows.append({"kind": "cell_type_markers", "author_label": "(marker annotation)",
-                                "mapped_to": call, "status": "annotated" if call != UNASSIGNED
-                                else "unassigned", "ontology_id": "", "n_cells": int(n)})
-
-    obs = pd.DataFrame({
-        "donor_id": donors.to_numpy(), "sample_id": samples.to_numpy(),
-        "disease": disease.to_numpy(), "tissue": tissue.to_numpy(),
-        "cell_type": types["cell_type"].to_numpy(),
-        "cell_type_ontology_term_id": types["ontology"].to_numpy(),
-        "author_cell_type": author_ct.to_numpy(), "author_disease": author_disease.to_numpy(),
-        "cell_type_source": source_col.to_numpy(), "dataset_id": dataset,
-    }, index=adata.obs_names)
-    for extra in ("sex", "age", "batch"):
-        values = _column(adata, extra)
-        if values is not None:
-            obs[extra] = values.to_numpy()
-    for column in obs.columns:
-        obs[column] = pd.Categorical(obs[column].astype(str))
-    if annotate_mode in ("all", "unmapped"):
-        obs["annotation_confidence"] = confidence.to_numpy(dtype=np.float32)
-    adata.obs = obs
-
-    cell_rows = []
-    for key in ("cells_without_annotation_dropped", "cells_in_annotation_not_in_matrix"):
-        if load_notes.get(key):
-            cell_rows.append({"kind": "cells", "author_label": key, "mapped_to": "",
-                              "status": "dropped" if key.endswith("dropped") else "not_loaded",
-                              "ontology_id": "", "n_cells": int(load_notes[key])})
-    report = pd.DataFrame([*disease_rows, *tissue_rows, *ct_rows, *gene_rows, *cell_rows])
-    report["dataset_id"] = dataset
-    report = report.reindex(columns=REPORT_COLUMNS).fillna({"ontology_id": "", "mapped_to": ""})
-    report = report.sort_values(["kind", "author_label", "mapped_to", "status"],
-                                kind="mergesort").reset_index(drop=True)
-
-    adata.uns = {"neurokine": {
-        "synthetic": bool(entry.get("synthetic", False)), "dataset_id": dataset,
-        "title": entry.get("title", ""), "citation": " ".join(entry.get("citation", "").split()),
-        "load_notes": {k: (v if not isinstance(v, list) else [str(x) for x in v])
-                       for k, v in load_notes.items()},
-        "control_description": entry.get("control_description", ""),
-    }}
+    fields, field_rows = _sample_fields(adata, entry, source)
+    calls = _author_cell_types(adata, entry, vocabulary)
+    mode = entry.get("cell_types", {}).get("annotate", "none")
+    annotated = mode in ("all", "unmapped")
+    if annotated:
+        _annotate_from_markers(adata, calls, mode, fields["tissue"], vocabulary, annotate_options)
+    adata.obs = _harmonized_obs(adata, dataset, fields, calls, annotated)
+    report = _label_report(dataset, [*field_rows, *calls.rows, *gene_rows, *load_rows(load_notes)])
+    adata.uns = _provenance(dataset, entry, load_notes)
     validate_harmonized(adata, source)
     return adata, report
 

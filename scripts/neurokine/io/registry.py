@@ -31,14 +31,18 @@ UNKNOWN = "unknown"
 #: Where fetched files live, relative to the working directory.
 DOWNLOAD_ROOT = Path("resources/downloads")
 #: Loaders whose files are fetched and read by neurokine.io.loaders.
-FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5")
+FILE_LOADERS = ("mex_per_sample", "mex_merged", "h5ad", "dense_matrix", "tenx_h5", "cellxgene")
 
 
 @dataclasses.dataclass(frozen=True)
 class CellTypeTarget:
-    """Where one author cell-type label goes: vocabulary id (or reserved class) and CL term."""
+    """Where one author cell-type label goes: a vocabulary id (or reserved class) and/or a CL term.
 
-    id: str
+    Without an id, the CL term decides (neurokine.curated.hierarchy: the finest vocabulary type
+    at or above it).
+    """
+
+    id: str | None
     cl: str | None = None
     note: str | None = None
 
@@ -142,6 +146,7 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
         "h5ad": [{"h5ad"}],
         "dense_matrix": [{"matrix"}, {"archive"}],
         "tenx_h5": [{"h5"}],
+        "cellxgene": [{"h5ad"}],
         "metadata_only": [{"cell_metadata"}],
     }.get(loader)
     if required and not any(need <= roles for need in required):
@@ -157,7 +162,9 @@ def _check_entry(ds: str, entry: dict, all_ids: set[str], source: str) -> None:
         raise InputError(source, f"{where}.status_note", "missing for a metadata_only dataset",
                          "say why it cannot be loaded and what is needed")
     disease_map = entry.get("disease_map", {})
-    if loader in FILE_LOADERS and not disease_map and "disease" not in meta.get("constants", {}):
+    # A CELLxGENE file names each cell's disease by MONDO id; other deposits need the map.
+    if loader in FILE_LOADERS and loader != "cellxgene" and not disease_map \
+            and "disease" not in meta.get("constants", {}):
         raise InputError(source, f"{where}.disease_map", "missing",
                          "map each author disease label to control, MS, NMOSD, "
                          "neurosarcoidosis, ICANS or another identifier")
@@ -214,9 +221,13 @@ def is_synthetic(entry: Mapping) -> bool:
 
 
 def dataset_groups(entry: Mapping, simulation_groups: Iterable[str] = ()) -> set[str]:
-    """Canonical disease groups a registry entry can contain (the simulated groups for the demo)."""
+    """Canonical disease groups a registry entry can contain (the simulated groups for the demo;
+    for a CELLxGENE file, whose diseases are only known once it is read, every canonical group
+    its MONDO terms can resolve to, plus any disease_map override)."""
     if entry.get("loader") == "simulated":
         return set(simulation_groups)
+    if entry.get("loader") == "cellxgene":
+        return set(CANONICAL_DISEASES) | set(entry.get("disease_map", {}).values())
     return set(entry.get("disease_map", {}).values())
 
 
@@ -252,7 +263,7 @@ def _target(value: object) -> CellTypeTarget:
     if isinstance(value, str):
         return CellTypeTarget(id=value)
     assert isinstance(value, dict)
-    return CellTypeTarget(id=value["id"], cl=value.get("cl"), note=value.get("note"))
+    return CellTypeTarget(id=value.get("id"), cl=value.get("cl"), note=value.get("note"))
 
 
 def cell_type_rules(entry: Mapping) -> tuple[dict[str, CellTypeTarget],
@@ -270,24 +281,9 @@ def cell_type_ids(registry: Mapping[str, dict]) -> dict[str, set[str]]:
     for ds, entry in registry.items():
         exact, patterns = cell_type_rules(entry)
         for target in [*exact.values(), *(t for _, t in patterns)]:
-            if target.id not in RESERVED_CELL_TYPES:
+            if target.id is not None and target.id not in RESERVED_CELL_TYPES:
                 used.setdefault(target.id, set()).add(ds)
     return used
-
-
-def check_ontology_consistency(registry: Mapping[str, dict],
-                               vocabulary: Mapping[str, object]) -> list[str]:
-    """Problems where a registry CL id disagrees with the vocabulary's CL id for the same type."""
-    problems = []
-    for ds, entry in registry.items():
-        exact, patterns = cell_type_rules(entry)
-        labelled = [*exact.items(), *((p.pattern, t) for p, t in patterns)]
-        for label, target in labelled:
-            known = vocabulary.get(target.id)
-            if known is not None and target.cl and target.cl != known.ontology_id:
-                problems.append(f"{ds}: {label!r} -> {target.id} has {target.cl}, "
-                                f"vocabulary says {known.ontology_id}")
-    return problems
 
 
 # ------------------------------------------------------------------ Snakemake rule support

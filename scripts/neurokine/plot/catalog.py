@@ -30,6 +30,9 @@ DATASET_FIGURES: tuple[FigureSpec, ...] = (
                "Overview"),
     FigureSpec("signature_map", "Ligand, receptor and response scores of every axis per cell type, "
                "averaged over donors (descriptive: no comparison).", "Overview"),
+    FigureSpec("activity_heatmap", "Joint activity of every axis's response program per cell type and "
+               "contrast (all programs fitted at once, so shared genes are not double-counted); stars "
+               "mark BH-FDR.", "Comparisons"),
     FigureSpec("effect_heatmap", "Response-module effects (Hedges' g) per axis and cell type; stars "
                "mark BH-FDR; column labels give donors per arm.", "Comparisons"),
     FigureSpec("top_findings", "Strongest findings: one point per donor (the values the tests used).",

@@ -59,12 +59,14 @@ def rank_findings(frame: pd.DataFrame, alpha: float, limit: int) -> pd.DataFrame
         return tested
     tested["significant"] = tested["fdr"] < alpha
     tested["abs_g"] = tested["hedges_g"].abs()
+    # Without a Hedges' g (df < 2) the raw effect still orders the findings.
+    tested["abs_effect"] = tested["effect"].abs() if "effect" in tested.columns else np.nan
     keys = [c for c in ("contrast", "tissue", "cell_type", "sender", "receiver", "signature", "axis")
             if c in tested.columns]
-    tested = tested.sort_values(["significant", "fdr", "p_value", "abs_g", *keys],
-                                ascending=[False, True, True, False, *[True] * len(keys)],
+    tested = tested.sort_values(["significant", "fdr", "p_value", "abs_g", "abs_effect", *keys],
+                                ascending=[False, True, True, False, False, *[True] * len(keys)],
                                 kind="mergesort")
-    return tested.head(limit).drop(columns=["significant", "abs_g"])
+    return tested.head(limit).drop(columns=["significant", "abs_g", "abs_effect"])
 
 
 def group_order(groups: Sequence[str]) -> list[str]:
@@ -123,6 +125,7 @@ def donor_strips(values: pd.DataFrame, panels: Sequence[Mapping[str, str]], ylab
                        medianprops={"color": "black"}, boxprops={"color": NEUTRAL_COLOUR})
             ax.scatter(x + jitter(points), points, s=18, zorder=3, color=group_colour(group),
                        edgecolor="white", linewidth=0.4)
+        _pair_lines(ax, sub, groups)
         counts = [int((sub["group"] == g).sum()) for g in groups]
         ax.set_xticks([0, 1], [f"{g}\n(n={c} donors)" for g, c in zip(groups, counts, strict=True)])
         ax.set_xlim(-0.6, 1.6)
@@ -133,8 +136,25 @@ def donor_strips(values: pd.DataFrame, panels: Sequence[Mapping[str, str]], ylab
     return finish(fig, title, synthetic)
 
 
+def _pair_lines(ax: plt.Axes, values: pd.DataFrame, groups: Sequence[str]) -> None:
+    """A thin line joining each donor's two points (paired designs: a donor in both arms)."""
+    where = {}
+    for x, group in enumerate(groups):
+        points = values[values["group"] == group]
+        offsets = jitter(points["value"].to_numpy(dtype=float))
+        where[group] = {d: (x + o, v) for d, o, v in zip(points["donor_id"], offsets,
+                                                         points["value"], strict=True)}
+    for donor in sorted(set(where[groups[0]]) & set(where[groups[1]])):
+        (x0, y0), (x1, y1) = where[groups[0]][donor], where[groups[1]][donor]
+        ax.plot([x0, x1], [y0, y1], color=NEUTRAL_COLOUR, linewidth=0.7, alpha=0.7, zorder=2)
+
+
 def stat_line(row: object, alpha: float) -> str:
-    """'g = 2.1, FDR = 0.003' (or 'n.s.') for a panel subtitle."""
+    """'g = 2.1, FDR = 0.003' (or 'n.s.') for a panel subtitle; without a g (df < 2) the raw
+    effect, labelled as such."""
     g, fdr = float(row.hedges_g), float(row.fdr)
     mark = f"FDR = {fdr:.2g}" if np.isfinite(fdr) else "FDR n/a"
-    return f"g = {g:.2f}, {mark}" + ("" if np.isfinite(fdr) and fdr < alpha else " (n.s.)")
+    effect = float(getattr(row, "effect", np.nan))
+    size = (f"g = {g:.2f}" if np.isfinite(g) or not np.isfinite(effect)
+            else f"raw effect = {effect:.2f} (no g: df < 2)")
+    return f"{size}, {mark}" + ("" if np.isfinite(fdr) and fdr < alpha else " (n.s.)")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from neurokine.plot.activity import activity_heatmap
 from neurokine.plot.catalog import DATASET_FIGURES
 from neurokine.plot.effects import effect_heatmaps, top_findings_figure
 from neurokine.plot.networks import (
@@ -37,6 +38,7 @@ class DatasetTables:
     donor_scores: pd.DataFrame   # aggregate/<ds>/donor_scores.tsv
     nodes: pd.DataFrame          # network/<ds>/node_scores.tsv
     network: pd.DataFrame        # network/<ds>/interaction_tests.tsv
+    activities: pd.DataFrame     # compare/<ds>/activity_tests.tsv
     verdicts: pd.DataFrame | None = None  # network/<ds>/verdicts.tsv
 
 
@@ -50,6 +52,8 @@ def dataset_figures(tables: DatasetTables, *, dataset: str, synthetic: bool, alp
                                            f"{dataset}: cell-type composition per donor"),
         "signature_map": lambda: signature_map(tables.donor_scores, synthetic,
                                                f"{dataset}: who makes, senses and responds to each cytokine"),
+        "activity_heatmap": lambda: activity_heatmap(tables.activities, alpha, synthetic,
+                                                     f"{dataset}: joint activity of each axis"),
         "effect_heatmap": lambda: effect_heatmaps(tables.tests, "response", alpha, synthetic,
                                                   f"{dataset}: response-module effects by disease"),
         "top_findings": lambda: top_findings_figure(

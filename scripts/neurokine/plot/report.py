@@ -36,7 +36,8 @@ from neurokine.validation import evaluation
 TEMPLATES = Path(__file__).parent / "templates"
 #: Packages whose versions decide the numbers; listed in the provenance section.
 KEY_PACKAGES = ("neurokine", "scanpy", "anndata", "numpy", "scipy", "pandas", "statsmodels",
-                "matplotlib", "seaborn", "gseapy", "snakemake", "jinja2")
+                "matplotlib", "seaborn", "gseapy", "snakemake", "jinja2",
+                "cellxgene-ontology-guide")
 
 
 

@@ -30,8 +30,11 @@ def plan_scoring(rows: RowSource, var_names: Sequence[str], gene_sets: GeneSets,
                          "pass one name per matrix column")
     stats = gene_statistics(rows, names, row_blocks(rows, params.chunk_nnz))
     plan = build_plan(gene_sets, names, stats, params)
-    for row in plan.coverage[plan.coverage["status"] != "scored"].itertuples():
-        log.warning("signature %s not scored: %s", row.signature, row.reason)
+    skipped = plan.coverage[plan.coverage["status"] != "scored"]
+    if len(skipped):  # one line, not one per signature: a sparse gene panel skips dozens
+        log.warning("%d of %d signatures not scored (the coverage table says why): %s", len(skipped),
+                    len(plan.coverage), "; ".join(f"{r.signature} ({r.reason})"
+                                                  for r in skipped.itertuples()))
     return plan, stats
 
 

@@ -23,7 +23,8 @@ from neurokine.scoring.methods.base import (
     SignatureColumns,
 )
 from neurokine.scoring.params import ScoringParams
-from neurokine.scoring.sampling import ExpressionBins, null_positions, stable_seed
+from neurokine.scoring.sampling import ExpressionBins, null_positions
+from neurokine.seeds import sub_rng
 
 GeneSets = Mapping[str, Sequence[str] | Mapping[str, float]]
 
@@ -107,7 +108,7 @@ def _draw_nulls(name: str, genes: np.ndarray, values: np.ndarray, controls: np.n
     preferred = allowed.copy()
     preferred[controls] = False
     draws = null_positions(genes, context.bins, allowed, preferred, context.params.n_null,
-                           stable_seed(context.params.random_state, name))
+                           sub_rng(context.params.random_state, name))
     return [(drawn[drawn >= 0], values[drawn >= 0]) for drawn in draws]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pandas as pd
 
@@ -47,11 +45,6 @@ def control_positions(genes: np.ndarray, bins: ExpressionBins, ctrl_size: int,
         chosen.update(candidates.tolist())
     chosen.difference_update(genes.tolist())
     return np.array(sorted(chosen), dtype=np.int64)
-
-
-def stable_seed(seed: int, name: str) -> np.random.Generator:
-    """A generator for one signature's nulls that does not change when other signatures do."""
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode("utf-8"))])
 
 
 def null_positions(genes: np.ndarray, bins: ExpressionBins, allowed: np.ndarray,

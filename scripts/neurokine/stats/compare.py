@@ -342,6 +342,10 @@ def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], set
                        f"the exact permutation p-value (floor {perm.floor:.3g}); the model p-value "
                        "(p_value_model) would rest only on the prior borrowed from other tests; "
                        "no bootstrap interval is computed")
+        if fit.df < models.MIN_EFFECT_DF:
+            factor = 1.0 - 3.0 / (4.0 * fit.df - 1.0) if fit.df > 0 else float("nan")
+            caution = "; ".join(filter(None, [caution, models.NO_STANDARDIZED_EFFECT.format(
+                df=fit.df, factor=factor)]))
         for key in np.unique(fam):
             cols = np.flatnonzero(fam == key)
             prior = priors[key]

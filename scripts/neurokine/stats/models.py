@@ -35,12 +35,26 @@ def bh_fdr(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Why there is no standardized effect below MIN_EFFECT_DF residual degrees of freedom.
+NO_STANDARDIZED_EFFECT = (
+    "hedges_g is not defined with {df} residual degree(s) of freedom (the small-sample factor "
+    "1 - 3/(4 df - 1) is {factor:.3g}, so g would read 0 or flip sign whatever the data): read "
+    "`effect`, the raw score difference")
+#: Fewest residual degrees of freedom for which Hedges' g is reported.
+MIN_EFFECT_DF = 2
+
+
 def standardized_effect(estimate: np.ndarray, sigma2: np.ndarray, df: int) -> np.ndarray:
     """Hedges' g from a model: coefficient over the residual SD, small-sample corrected.
 
     For a two-group design without covariates this equals `hedges_g`; for a paired design it is
-    the bias-corrected d_z (mean difference over the SD of the differences).
+    the bias-corrected d_z (mean difference over the SD of the differences). Below
+    MIN_EFFECT_DF residual df it is NaN, never 0 (NO_STANDARDIZED_EFFECT says why): at df = 1
+    the correction factor is exactly 0, so every effect, however large, would read as none.
     """
+    estimate = np.asarray(estimate, dtype=float)
+    if df < MIN_EFFECT_DF:
+        return np.full(estimate.shape, np.nan)
     correction = 1.0 - 3.0 / (4.0 * df - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         g = estimate / np.sqrt(sigma2) * correction

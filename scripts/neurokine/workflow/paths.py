@@ -44,6 +44,8 @@ DONOR_VALUES = "results/compare/{dataset}/donor_values.tsv"
 COMPOSITION = "results/compare/{dataset}/composition.tsv"
 COMPOSITION_TESTS = "results/compare/{dataset}/composition_tests.tsv"
 RESPONSE_ENRICHMENT = "results/compare/{dataset}/response_enrichment.tsv"
+ACTIVITY_TESTS = "results/compare/{dataset}/activity_tests.tsv"
+ACTIVITY_LEAKAGE = "results/compare/{dataset}/activity_leakage.tsv"
 META_ANALYSIS = "results/compare/meta/meta_analysis.tsv"
 
 # --- network
