@@ -9,6 +9,7 @@ rule build_network:
         cell_counts=paths.CELL_COUNTS,
         tests=paths.SIGNATURE_TESTS,
         donor_values=paths.DONOR_VALUES,
+        activities=paths.ACTIVITY_TESTS,
         **CURATED,
     output:
         nodes=report(paths.NODE_SCORES, caption="../report/node_scores.rst", category="Tables",
