@@ -47,7 +47,8 @@ def section(tmp_path: Path, synthetic: bool, axes) -> report.DatasetSection:
         "d", "Demo <b>title</b>", "cite <i>me</i>", synthetic, tables.tests, tables.qc_steps, figures,
         truth if synthetic else None, cell_counts=tables.cell_counts, network=tables.network,
         evidence=evidence, registry={"references": ["PMID:1"], "licence": "MIT"},
-        verdicts=tables.verdicts, donor_values=values, coverage=coverage, genes=genes)
+        verdicts=tables.verdicts, donor_values=values, coverage=coverage, genes=genes,
+        activities=tables.activities)
 
 
 def render(tmp_path, axes, synthetic=True, meta=None):
@@ -121,7 +122,8 @@ def test_report_is_self_contained(html):
 def test_downloads_decode_to_the_full_tables(html):
     links = dict(re.findall(r'download="([^"]+)" href="data:application/gzip;base64,([^"]+)"', html))
     expected = {"d_signature_tests.tsv.gz", "d_interaction_tests.tsv.gz", "d_evidence.tsv.gz",
-                "d_verdicts.tsv.gz", "d_finding_genes.tsv.gz", "therapy_panel.tsv.gz"}
+                "d_verdicts.tsv.gz", "d_finding_genes.tsv.gz", "d_activity_tests.tsv.gz",
+                "therapy_panel.tsv.gz"}
     assert expected <= set(links)
     payload = gzip.decompress(base64.b64decode(links["d_interaction_tests.tsv.gz"]))
     network = pd.read_csv(io.BytesIO(payload), sep="\t")
@@ -221,3 +223,19 @@ def test_comparison_gaps_say_why_no_comparison_was_made():
         "every stratum was not tested; e.g. 1 case and 1 reference donors pass the cell minimum"]
     tested = untested.assign(status="tested")
     assert report.comparison_gaps(tested, both, ms) == []
+
+
+def test_joint_activities_are_an_explorable_table(tmp_path, axes):
+    sec = section(tmp_path, True, axes)
+    activities = embedded(render(tmp_path, axes), "d-activities")
+    keys = [c["key"] for c in activities["columns"]]
+    rows = [dict(zip(keys, r, strict=True)) for r in activities["rows"]]
+    tested = sec.activities[sec.activities["status"] == "tested"]
+    assert activities["total"] == len(tested) > 0
+    assert {r["direction"] for r in rows} <= {"up", "down"}
+    significant = [r for r in rows if r["significant"] == "yes"]
+    expected = tested[tested["fdr"] < 0.05]
+    assert len(significant) == len(expected) and rows[: len(significant)] == significant  # first
+    top = expected.loc[expected["fdr"].idxmin()]
+    assert (rows[0]["axis"], rows[0]["cell_type"]) == (top["axis"], top["cell_type"])
+    assert rows[0]["activity"] == pytest.approx(top["activity"], rel=1e-3)

@@ -38,6 +38,7 @@ rule render_report:
         interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
         evidence=paths.per_dataset(paths.EVIDENCE, DATASETS),
         verdicts=paths.per_dataset(paths.VERDICTS, DATASETS),
+        activities=paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
         donor_values=paths.per_dataset(paths.DONOR_VALUES, DATASETS),
         coverage=paths.per_dataset(paths.GENE_COVERAGE, DATASETS),
         genes=paths.per_dataset(paths.FINDING_GENES, DATASETS),

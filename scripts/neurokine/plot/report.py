@@ -61,6 +61,7 @@ class DatasetSection:
     donor_values: pd.DataFrame | None = None    # compare/<ds>/donor_values.tsv
     coverage: pd.DataFrame | None = None        # scores/<ds>/gene_coverage.tsv
     genes: pd.DataFrame | None = None           # report/<ds>/finding_genes.tsv
+    activities: pd.DataFrame | None = None      # compare/<ds>/activity_tests.tsv
 
 
 @dataclasses.dataclass
@@ -205,6 +206,16 @@ INTERACTION_COLUMNS = [
     Column("donors", "donors (case/ref)"), Column("ligand", "ligand mean (case/ref)"),
     Column("receptor", "receptor mean (case/ref)"), Column("significant", "significant"),
 ]
+ACTIVITY_TABLE_COLUMNS = [
+    Column("contrast", "contrast", filter=True), Column("tissue", "tissue", filter=True),
+    Column("level", "level", filter=True), Column("cell_type", "cell type", filter=True),
+    Column("axis", "axis", filter=True), Column("direction", "direction", filter=True),
+    Column("activity", "activity change", "num"), Column("hedges_g", "Hedges' g", "num"),
+    Column("ci", "95% CI"), Column("fdr", "FDR", "p"), Column("perm_p_value", "permutation p", "p"),
+    Column("perm_p_floor", "permutation floor", "p"), Column("n_genes", "genes fitted", "num"),
+    Column("resource", "programs", filter=True), Column("donors", "donors (case/ref)"),
+    Column("significant", "significant"),
+]
 THERAPY_TABLE_COLUMNS = [
     Column("axis", "axis", filter=True), Column("disease", "disease", filter=True),
     Column("observed_direction", "observed", filter=True), Column("observed", "strongest change"),
@@ -284,6 +295,19 @@ def interaction_rows(network: pd.DataFrame, alpha: float) -> pd.DataFrame:
         significant=rows["fdr"] < alpha)
 
 
+def activity_rows(activities: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Every tested joint activity, strongest first, with direction, interval and donor cells."""
+    rows = rank_findings(activities.rename(columns={"activity": "effect"}), alpha, len(activities))
+    if rows.empty:
+        return rows
+    return rows.rename(columns={"effect": "activity"}).assign(
+        direction=np.where(rows["effect"] > 0, "up", "down"),
+        ci=[f"{_number(lo)} to {_number(hi)}"
+            for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)],
+        donors=[_pair(c, r) for c, r in zip(rows["n_donors_case"], rows["n_donors_reference"], strict=True)],
+        significant=rows["fdr"] < alpha)
+
+
 def explorable_section(section: DatasetSection, records: pd.DataFrame, compare: CompareSettings,
                        report_settings: ReportSettings) -> dict:
     """The JSON payloads of one dataset: verdicts, findings, interactions and their details."""
@@ -292,6 +316,8 @@ def explorable_section(section: DatasetSection, records: pd.DataFrame, compare: 
     verdicts = (verdict_rows(section.verdicts, records) if section.verdicts is not None
                 else pd.DataFrame())
     network = interaction_rows(section.network, alpha) if section.network is not None else pd.DataFrame()
+    activities = (activity_rows(section.activities, alpha) if section.activities is not None
+                  else pd.DataFrame())
     tables = {
         "verdicts": explore.table_payload(
             f"{ds}-verdicts", "evidence verdicts", verdicts, VERDICT_COLUMNS, limit=limit,
@@ -304,6 +330,10 @@ def explorable_section(section: DatasetSection, records: pd.DataFrame, compare: 
         "interactions": explore.table_payload(
             f"{ds}-interactions", "sender \u2192 receiver interactions", network, INTERACTION_COLUMNS,
             limit=limit, significance={"key": "significant", "label": f"BH-FDR < {alpha} only"}),
+        "activities": explore.table_payload(
+            f"{ds}-activities", "joint activities of the response programs", activities,
+            ACTIVITY_TABLE_COLUMNS, limit=limit,
+            significance={"key": "significant", "label": f"BH-FDR < {alpha} only"}),
     }
     tables["verdicts"]["significance_default"] = True
     strata = set()
@@ -343,6 +373,9 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], compare: C
     if section.evidence is not None:
         downloads.append(("evidence.tsv.gz", "evidence layers per axis and cell type",
                           table_uri(section.evidence)))
+    if section.activities is not None:
+        downloads.append(("activity_tests.tsv.gz", "joint activities of the response programs",
+                          table_uri(section.activities)))
     if section.genes is not None:
         downloads.append(("finding_genes.tsv.gz", "genes driving the top findings", table_uri(section.genes)))
     verdicts = section.verdicts if section.verdicts is not None else pd.DataFrame(
