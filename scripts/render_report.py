@@ -36,8 +36,8 @@ cross = report.CrossDataset(
     meta=read_tsv(inputs.meta[0]) if inputs.meta else None)
 resource_checksums = {f"{Path(p).parent.name}/{Path(p).name}": sha256sum(p)
                       for p in [*inputs.axes, inputs.cell_types]}
-outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.verdicts, *inputs.activities, *inputs.genes,
-           *inputs.figures, *inputs.cross_figures, inputs.therapy, *inputs.meta]
+outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.verdicts, *inputs.activities,
+           *inputs.genes, *inputs.figures, *inputs.cross_figures, inputs.therapy, *inputs.meta]
 html = report.render_report(
     title=params.title, sections=sections, axes={a.id: a for a in axis_list}, config=snakemake.config,
     compare=params.compare, network=params.network, scoring=params.scoring,
