@@ -28,13 +28,11 @@ evidence = network.evidence_agreement(
 log.info("%d candidate interactions, %d tested, %d with BH-FDR < %s; %d axis x cell type rows with "
          "all three kinds of evidence", len(tested), (tested["status"] == "tested").sum(),
          (tested["fdr"] < alpha).sum(), alpha, (evidence["n_evidence"] == 3).sum())
-# The response layer: the joint (specificity-aware) activity where it could be tested, the
-# response-module test elsewhere (axes without a program in the activity model).
-activities = read_tsv(snakemake.input.activities)
-if "level" not in tests.columns:  # tables without cell-type levels: one level, no key
-    activities = activities.drop(columns="level")
-response = verdict.combine_responses(verdict.response_from_activity(activities),
-                                     verdict.response_from_module_tests(tests), alpha, mode="prefer")
+response = verdict.response_layer(tests, read_tsv(snakemake.input.activities), alpha)
+tested = network.annotate_receiver_response(tested, response, alpha)
+changed = tested[(tested["status"] == "tested") & (tested["fdr"] < alpha)]
+log.info("%d of %d changed interactions have the receiver's response moving with them",
+         (changed["supported"] == "yes").sum(), len(changed))
 verdicts = verdict.evidence_verdicts(
     nodes, tests, tested, read_tsv(snakemake.input.donor_values), contrasts, alpha=alpha, response=response,
     min_ligand=thresholds.min_ligand_fraction, min_receptor=thresholds.min_receptor_fraction,

@@ -239,3 +239,12 @@ def test_joint_activities_are_an_explorable_table(tmp_path, axes):
     top = expected.loc[expected["fdr"].idxmin()]
     assert (rows[0]["axis"], rows[0]["cell_type"]) == (top["axis"], top["cell_type"])
     assert rows[0]["activity"] == pytest.approx(top["activity"], rel=1e-3)
+
+
+def test_interactions_say_whether_the_receivers_response_supports_them(html):
+    interactions = embedded(html, "d-interactions")
+    keys = [c["key"] for c in interactions["columns"]]
+    rows = [dict(zip(keys, r, strict=True)) for r in interactions["rows"]]
+    assert sorted(r["supported"] for r in rows) == ["no", "no", "yes"]
+    assert {r["response_support"] for r in rows} == {"moves_with", "unchanged"}
+    assert "1 of them with the receiver's response moving the same way" in " ".join(html.split())

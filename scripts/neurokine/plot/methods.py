@@ -123,11 +123,15 @@ def network_paragraph(network: pd.DataFrame | None, settings: NetworkSettings) -
             f"log-normalized expression (heteromeric ligands: minimum over subunits) and the receiver "
             f"score its receptor's (minimum over the subunits of a complex, maximum over alternative "
             f"complexes); the interaction score of a pair is their geometric mean. Pairs were tested "
-            f"when the sender expresses the ligand in at least {settings.min_ligand_fraction} and the "
-            f"receiver the receptor in at least {settings.min_receptor_fraction} of their cells, "
-            f"averaged over the donors of both arms whatever their disease. {_count(n, 'interaction')} "
-            f"were tested with the same donor-level tests as above, one BH-FDR family per dataset x "
-            f"contrast x tissue.")
+            f"when the sender expresses the ligand in at least {settings.min_ligand_fraction} of its "
+            f"cells in either arm (mean over that arm's donors, so a cytokine induced in one arm "
+            f"counts) and the receiver every subunit of a receptor complex in at least "
+            f"{settings.min_receptor_fraction} of its cells (mean over the donors of both arms). "
+            f"{_count(n, 'interaction')} were tested with the same donor-level tests as above, one "
+            f"BH-FDR family per dataset x contrast x tissue. Each interaction carries the receiver's "
+            f"response (the same layer as the verdicts): an interaction is supported when it changed "
+            f"and the receiver's response changed in the same direction; the others are marked "
+            f"unsupported, not dropped.")
 
 
 def verdict_paragraph(verdicts: pd.DataFrame | None, settings: NetworkSettings, alpha: float) -> str:
@@ -140,7 +144,7 @@ def verdict_paragraph(verdicts: pd.DataFrame | None, settings: NetworkSettings, 
     return (f"For each contrast, axis and receiving cell type the verdict combines four donor-level "
             f"layers. Ligand: the axis's ligand module changed at BH-FDR < {alpha} in an identified "
             f"sender (a cell type expressing the ligand in at least {settings.min_ligand_fraction} of "
-            f"its cells). Receptor: the receiver expresses the receptor complex in at least "
+            f"its cells in either arm). Receptor: the receiver expresses the receptor complex in at least "
             f"{settings.min_receptor_fraction} of its cells. Response: the receiver's response changed "
             f"at BH-FDR < {alpha} (source: {', '.join(sources) or 'none'}). Donors: the share of donors "
             f"following the response change (and the sender's ligand change), from the donor-level "

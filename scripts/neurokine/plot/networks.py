@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
 
 from neurokine.plot.common import (
@@ -122,18 +123,18 @@ def _draw_nodes(ax: plt.Axes, layout: Mapping[str, tuple[float, float]],
 
 
 def _arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], width: float,
-           colour: str, alpha: float = 0.8) -> None:
+           colour: str, alpha: float = 0.8, style: str = "-") -> None:
     """A curved sender -> receiver arrow; autocrine pairs become a small loop on the node."""
     if start == end:
         x, y = start
         loop = FancyArrowPatch((x * 1.02, y * 1.02 + 0.03), (x * 1.02 + 0.03, y * 1.02),
                                connectionstyle="arc3,rad=-2.2", arrowstyle="-|>", mutation_scale=6,
-                               linewidth=width, color=colour, alpha=alpha, zorder=2)
+                               linewidth=width, color=colour, alpha=alpha, linestyle=style, zorder=2)
         ax.add_patch(loop)
         return
     ax.add_patch(FancyArrowPatch(start, end, connectionstyle="arc3,rad=0.18", arrowstyle="-|>",
                                  mutation_scale=9, linewidth=width, color=colour, alpha=alpha,
-                                 shrinkA=9, shrinkB=9, zorder=2))
+                                 linestyle=style, shrinkA=9, shrinkB=9, zorder=2))
 
 
 def top_changed_axes(tested: pd.DataFrame, alpha: float, limit: int) -> list[str]:
@@ -160,6 +161,15 @@ def pair_change_matrices(tested: pd.DataFrame, axis: str, receivers: list[str], 
     return g.reindex(index=receivers, columns=senders), fdr.reindex(index=receivers, columns=senders)
 
 
+def unsupported_mask(tested: pd.DataFrame, axis: str, index: pd.Index, columns: pd.Index) -> np.ndarray:
+    """True where a pair changed without its receiver's response moving with it (receiver x sender)."""
+    if "supported" not in tested.columns:
+        return np.zeros((len(index), len(columns)), dtype=bool)
+    mine = tested[tested["axis"] == axis].assign(unsupported=lambda f: f["supported"].astype(str) != "yes")
+    wide = mine.pivot_table(index="receiver", columns="sender", values="unsupported", aggfunc="first")
+    return wide.reindex(index=index, columns=columns).fillna(False).to_numpy(dtype=bool)
+
+
 def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: str,
                    axes_per_contrast: int = 4) -> plt.Figure:
     """Per contrast, the changed sender -> receiver pairs of its top axes: one receiver x sender
@@ -175,7 +185,8 @@ def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: 
         axes = top_changed_axes(mine, alpha, axes_per_contrast)
         hits = mine[(mine["fdr"] < alpha) & mine["axis"].isin(axes)]
         receivers = sorted(hits["receiver"].unique())
-        panels = [(a, *pair_change_matrices(mine, a, receivers, alpha)) for a in axes]
+        panels = [(a, g, fdr, unsupported_mask(mine, a, g.index, g.columns))
+                  for a, (g, fdr) in ((a, pair_change_matrices(mine, a, receivers, alpha)) for a in axes)]
         label = (f"{contrast.replace('_vs_', ' vs ')} ({tissue}): {int((mine['fdr'] < alpha).sum())} "
                  f"of {len(mine)} pairs changed" + ("" if panels else f", none at BH-FDR < {alpha}"))
         rows.append((label, receivers, panels))
@@ -197,7 +208,7 @@ def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: 
         fig.text(0.02, (top - 0.2) / height, label, fontsize=8.5, fontweight="bold", va="center")
         x = left
         bottom = top - 0.3 - 0.25 - cell * len(receivers)
-        for j, (axis, g, fdr) in enumerate(panels):
+        for j, (axis, g, fdr, unsupported) in enumerate(panels):
             panel_width = cell * 1.45 * max(1, g.shape[1])
             ax = fig.add_axes((x / width, bottom / height, panel_width / width,
                                cell * len(receivers) / height))
@@ -205,7 +216,11 @@ def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: 
                               interpolation="nearest")
             for (r, c), q in np.ndenumerate(fdr.to_numpy(dtype=float)):
                 mark = significance_mark(q, alpha)
-                if mark:
+                if mark and unsupported[r, c]:
+                    # Changed, but the receiver's response did not move with it: an open ring, so
+                    # a fan-out from one changed ligand does not read as so many signals.
+                    ax.scatter([c], [r], s=16, facecolors="none", edgecolors="#222222", linewidths=0.7)
+                elif mark:
                     ax.text(c, r, mark, ha="center", va="center", fontsize=6)
             ax.set_xticks(range(g.shape[1]), list(g.columns), rotation=90, fontsize=6.5)
             ax.set_yticks(range(len(receivers)), receivers if j == 0 else [], fontsize=6.5)
@@ -220,7 +235,9 @@ def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: 
                      label="Hedges' g of the interaction score, case vs reference")
     stamp = 0.28 if synthetic else 0.05
     fig.suptitle(f"{title}\ncolumns: senders; rows: receivers with a changed pair; "
-                 f"* BH-FDR < {alpha}; grey: pair not tested", y=1 - stamp / height, va="top")
+                 f"* BH-FDR < {alpha} with the receiver's response moving with it; "
+                 f"\u25cb changed without that support; grey: pair not tested", y=1 - stamp / height,
+                 va="top")
     if synthetic:
         mark_synthetic(fig)
     return fig
@@ -256,7 +273,9 @@ def differential_network_figure(network: pd.DataFrame, alpha: float, top_edges: 
             shown += 1
             best = group.iloc[0]
             colour = UP_COLOUR if best["effect"] > 0 else DOWN_COLOUR
-            _arrow(ax, layout[sender], layout[receiver], 0.8 + 3.2 * abs(best["hedges_g"]) / gmax, colour)
+            supported = "supported" not in group or (group["supported"].astype(str) == "yes").any()
+            _arrow(ax, layout[sender], layout[receiver], 0.8 + 3.2 * abs(best["hedges_g"]) / gmax, colour,
+                   alpha=0.8 if supported else 0.35, style="-" if supported else "--")
             (x0, y0), (x1, y1) = layout[sender], layout[receiver]
             tags = ", ".join(f"{a}{UP_ARROW if e > 0 else DOWN_ARROW}"
                              for a, e in zip(group["axis"], group["effect"], strict=True))
@@ -273,7 +292,9 @@ def differential_network_figure(network: pd.DataFrame, alpha: float, top_edges: 
         if hits.empty:
             ax.text(0, 0, f"no change at BH-FDR < {alpha}", ha="center", va="center", fontsize=8,
                     color=NEUTRAL_COLOUR)
-    handles = [Patch(color=UP_COLOUR, label="up in disease"), Patch(color=DOWN_COLOUR, label="down")]
-    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+    handles = [Patch(color=UP_COLOUR, label="up in disease"), Patch(color=DOWN_COLOUR, label="down"),
+               Line2D([], [], color=NEUTRAL_COLOUR, linestyle="--",
+                      label="no receiver response behind it")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     return finish(fig, f"{title}\nedges: interactions with BH-FDR < {alpha} (width: |Hedges' g|; "
                         "labels: axes)", synthetic)

@@ -205,6 +205,8 @@ INTERACTION_COLUMNS = [
     Column("fdr", "FDR", "p"), Column("perm_p_value", "permutation p", "p"),
     Column("donors", "donors (case/ref)"), Column("ligand", "ligand mean (case/ref)"),
     Column("receptor", "receptor mean (case/ref)"), Column("significant", "significant"),
+    Column("response_support", "receiver response", filter=True),
+    Column("supported", "supported by the receiver's response", filter=True),
 ]
 ACTIVITY_TABLE_COLUMNS = [
     Column("contrast", "contrast", filter=True), Column("tissue", "tissue", filter=True),
@@ -394,6 +396,8 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], compare: C
         "n_significant": int((tested["fdr"] < alpha).sum()),
         "n_interactions": len(net_tested),
         "n_interactions_significant": int((net_tested["fdr"] < alpha).sum()),
+        "n_interactions_supported": int(((net_tested["fdr"] < alpha) & (
+            net_tested.get("supported", pd.Series("", index=net_tested.index)).astype(str) == "yes")).sum()),
         "verdict_totals": {v: int((verdicts["verdict"] == v).sum()) for v in vd.VERDICTS},
         "verdict_counts": _records(counts),
         "verdict_axes": sorted({(str(a), str(c)) for a, c, v in zip(

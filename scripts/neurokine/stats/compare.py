@@ -496,3 +496,12 @@ def effect_direction_by_donor(donor_scores: pd.DataFrame, contrast: Contrast,
                               columns="disease", values=value, observed=True).dropna()
     wide["difference"] = wide[contrast.case] - wide[contrast.reference]
     return wide.reset_index()[["donor_id", "tissue", "cell_type", "signature", "difference"]]
+
+
+def change_state(status: object, fdr: float, effect: float, alpha: float) -> str:
+    """'up', 'down', 'none' (tested, not significant) or 'not_testable' for one test."""
+    if status != "tested" or not np.isfinite(effect):
+        return "not_testable"
+    if not (np.isfinite(fdr) and fdr < alpha):
+        return "none"
+    return "up" if effect > 0 else "down"

@@ -9,6 +9,12 @@ expression, so it is zero when either side is silent and keeps the units of expr
 
 Disease-versus-reference changes are tested on these per-donor interaction scores with
 :func:`neurokine.stats.compare.compare_groups`: the donor is the unit, never the cell.
+
+A cell type is a *sender* when it detects the ligand in enough cells in either arm of the
+contrast, so a cytokine induced by the disease (or a stimulation) is seen; a *receiver* needs its
+receptor complex (every subunit) in enough cells. Each tested edge then carries the receiver's
+response layer (joint activity, or the response module) and whether that response moves with
+the edge: an edge without a receiver response behind it is kept but marked unsupported.
 """
 
 from __future__ import annotations
@@ -37,10 +43,15 @@ NODE_COLUMNS = [
 NETWORK_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "axis", "sender", "receiver",
     "status", "reason", "n_donors_case", "n_donors_reference", "ligand_fraction",
-    "receptor_fraction", "ligand_mean_case", "ligand_mean_reference", "receptor_mean_case",
-    "receptor_mean_reference", "mean_case", "mean_reference", "effect", "ci_low", "ci_high",
-    "boot_ci_low", "boot_ci_high", "hedges_g", "p_value", "fdr", "fdr_family",
+    "ligand_fraction_case", "ligand_fraction_reference", "receptor_fraction", "ligand_mean_case",
+    "ligand_mean_reference", "receptor_mean_case", "receptor_mean_reference", "mean_case",
+    "mean_reference", "effect", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high", "hedges_g",
+    "p_value", "fdr", "fdr_family", "perm_p_value", "perm_p_floor", "test",
+    "receiver_response_state", "receiver_response_fdr", "receiver_response_source",
+    "response_support", "supported",
 ]
+#: How a receiver's response relates to an edge's change (`response_support`).
+RESPONSE_SUPPORT = ("moves_with", "moves_against", "unchanged", "not_testable")
 
 EVIDENCE_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "axis", "cell_type",
@@ -111,20 +122,29 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
             .reset_index(drop=True))
 
 
-def candidate_pairs(nodes: pd.DataFrame, min_ligand: float, min_receptor: float) -> pd.DataFrame:
-    """Sender/receiver pairs worth testing: the sender's ligand in >= min_ligand of its cells and
-    the receiver's receptor in >= min_receptor of its cells.
+def candidate_pairs(nodes: pd.DataFrame, contrast: Contrast, min_ligand: float,
+                    min_receptor: float) -> pd.DataFrame:
+    """Sender/receiver pairs worth testing in one contrast: the sender's ligand in >= min_ligand of
+    its cells in either arm, the receiver's receptor complex in >= min_receptor of its cells.
 
-    Fractions are averaged over the given samples with equal weight per sample, whatever their
-    disease, so the filter cannot favour pairs that differ between the arms (independent
-    filtering). Returns one row per tissue x axis x sender x receiver with both fractions.
+    Fractions are means over samples, each sample weighted equally. The sender rule takes each
+    arm separately because a cytokine induced in one arm (CXCR3 ligands go from 1% to 93% of
+    monocytes after IFN-beta) averages below any threshold that excludes background; the
+    receptor rule pools both arms. Returns one row per tissue x axis x sender x receiver with
+    ligand_fraction (the larger arm's), ligand_fraction_case/_reference and receptor_fraction.
     """
-    mean = nodes.groupby(["tissue", "axis", "cell_type"], observed=True, sort=True)[
-        ["ligand_fraction", "receptor_fraction"]].mean().reset_index()
-    senders = mean[mean["ligand_fraction"] >= min_ligand][
-        ["tissue", "axis", "cell_type", "ligand_fraction"]].rename(columns={"cell_type": "sender"})
-    receivers = mean[mean["receptor_fraction"] >= min_receptor][
-        ["tissue", "axis", "cell_type", "receptor_fraction"]].rename(columns={"cell_type": "receiver"})
+    keys = ["tissue", "axis", "cell_type"]
+    frame = nodes.astype({"disease": str})
+    arms = {}
+    for arm, group in (("case", contrast.case), ("reference", contrast.reference)):
+        arms[arm] = frame[frame["disease"] == group].groupby(keys, observed=True, sort=True)[
+            "ligand_fraction"].mean().rename(f"ligand_fraction_{arm}")
+    ligand = pd.concat(arms.values(), axis=1).reset_index()
+    ligand["ligand_fraction"] = ligand[["ligand_fraction_case", "ligand_fraction_reference"]].max(axis=1)
+    receptor = frame.groupby(keys, observed=True, sort=True)["receptor_fraction"].mean().reset_index()
+    senders = ligand[ligand["ligand_fraction"] >= min_ligand].rename(columns={"cell_type": "sender"})
+    receivers = receptor[receptor["receptor_fraction"] >= min_receptor].rename(
+        columns={"cell_type": "receiver"})
     return senders.merge(receivers, on=["tissue", "axis"], how="inner").sort_values(
         ["tissue", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
 
@@ -188,7 +208,7 @@ def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
         arms = nodes[nodes["disease"].astype(str).isin([contrast.case, contrast.reference])]
         if arms.empty:
             continue
-        pairs = candidate_pairs(arms, min_ligand, min_receptor)
+        pairs = candidate_pairs(arms, contrast, min_ligand, min_receptor)
         if pairs.empty:
             continue
         scores = interaction_scores(arms, pairs)
@@ -243,9 +263,9 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
         if arms.empty:
             continue
         fractions = arms.groupby(["dataset_id", "tissue", "axis", "cell_type"], observed=True,
-                                 sort=True)[["ligand_fraction", "receptor_fraction"]].mean()
-        senders = fractions[fractions["ligand_fraction"] >= min_ligand].groupby(
-            level=["tissue", "axis"]).size()
+                                 sort=True)[["receptor_fraction"]].mean()
+        senders = candidate_pairs(arms, contrast, min_ligand, 0.0).groupby(
+            ["tissue", "axis"])["sender"].nunique()
         hits = significant[significant["contrast"] == contrast.name]
         for (dataset_id, tissue, axis, cell_type), row in fractions.iterrows():
             key = (contrast.name, tissue, axis, cell_type)
@@ -287,3 +307,41 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
     frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
     return frame.sort_values(["contrast", "tissue", "axis", "cell_type"], kind="mergesort").reset_index(
         drop=True)
+
+
+def _support(edge_effect: float, state: str) -> str:
+    """How a receiver response state relates to an edge's change (one of RESPONSE_SUPPORT)."""
+    if state not in ("up", "down", "none"):
+        return "not_testable"
+    if state == "none":
+        return "unchanged"
+    return "moves_with" if (edge_effect > 0) == (state == "up") else "moves_against"
+
+
+def annotate_receiver_response(network: pd.DataFrame, response: pd.DataFrame,
+                               alpha: float) -> pd.DataFrame:
+    """Each edge with its receiver's response layer (same contrast, tissue, axis): its state and
+    FDR, whether it moves with the edge (`response_support`), and `supported` (edge changed at
+    BH-FDR < alpha and the receiver's response moved the same way)."""
+    keys = [k for k in ("contrast", "tissue", "level", "axis") if k in network.columns
+            and k in response.columns]
+    layer = response.assign(receiver_response_state=[compare.change_state(s, q, e, alpha) for s, q, e in zip(
+        response["response_status"], response["response_fdr"].astype(float),
+        response["response_effect"].astype(float), strict=True)])
+    layer = layer[[*keys, "cell_type", "receiver_response_state", "response_fdr", "response_source"]]
+    layer = layer.astype({k: str for k in [*keys, "cell_type"]}).rename(columns={
+        "cell_type": "receiver", "response_fdr": "receiver_response_fdr",
+        "response_source": "receiver_response_source"}).drop_duplicates([*keys, "receiver"])
+    added = NETWORK_COLUMNS[-5:]
+    merged = network.drop(columns=[c for c in added if c in network.columns]).astype(
+        {k: str for k in [*keys, "receiver"]}).merge(layer, on=[*keys, "receiver"], how="left",
+                                                     validate="many_to_one")
+    merged["receiver_response_state"] = merged["receiver_response_state"].fillna("not_testable")
+    tested = merged["status"] == "tested"
+    merged["response_support"] = [
+        _support(float(e), s) if t else "" for e, s, t in zip(
+            merged["effect"].astype(float), merged["receiver_response_state"], tested, strict=True)]
+    changed = tested & (merged["fdr"].astype(float) < alpha)
+    merged["supported"] = np.where(
+        tested, np.where(changed & (merged["response_support"] == "moves_with"), "yes", "no"), "")
+    return merged.reindex(columns=[*[c for c in network.columns if c not in added], *added])

@@ -28,7 +28,7 @@ import pandas as pd
 
 from neurokine.settings import Contrast
 from neurokine.stats import network as nw
-from neurokine.stats.compare import cell_weighted_means
+from neurokine.stats.compare import cell_weighted_means, change_state
 
 #: Keys of one verdict; `level` joins them (after `tissue`) when the inputs carry it.
 KEYS = ["contrast", "tissue", "axis", "cell_type"]
@@ -66,15 +66,6 @@ def _measure(tests: pd.DataFrame) -> str:
     if "measure" in tests.columns and tests["measure"].notna().any():
         return str(tests["measure"].dropna().iloc[0])
     return "mean_cell_score"
-
-
-def change_state(status: object, fdr: float, effect: float, alpha: float) -> str:
-    """'up', 'down', 'none' (tested, not significant) or 'not_testable' for one test."""
-    if status != "tested" or not np.isfinite(effect):
-        return "not_testable"
-    if not (np.isfinite(fdr) and fdr < alpha):
-        return "none"
-    return "up" if effect > 0 else "down"
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,6 +141,15 @@ def combine_responses(primary: pd.DataFrame, secondary: pd.DataFrame, alpha: flo
     return merged[[*keys, *RESPONSE_COLUMNS]]
 
 
+def response_layer(tests: pd.DataFrame, activities: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """The response layer the verdicts and network edges read: the joint activity where it was
+    tested, the response-module test elsewhere (axes without a program in the activity model)."""
+    if "level" not in tests.columns and "level" in activities.columns:
+        activities = activities.drop(columns="level")  # tables without levels: one level, no key
+    return combine_responses(response_from_activity(activities), response_from_module_tests(tests),
+                             alpha, mode="prefer")
+
+
 # --------------------------------------------------------------------------------------------
 # Donors layer: do most donors follow the change?
 # --------------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def donor_agreement(values: pd.DataFrame, tests: pd.DataFrame, contrast: Contras
 def _senders(nodes: pd.DataFrame, tests: pd.DataFrame, network: pd.DataFrame, contrast: Contrast,
              min_ligand: float, alpha: float) -> pd.DataFrame:
     """Per tissue x axis: candidate senders (network filter) and their ligand-module changes."""
-    pairs = nw.candidate_pairs(nodes, min_ligand, 0.0)
+    pairs = nw.candidate_pairs(nodes, contrast, min_ligand, 0.0)
     candidates = pairs[["tissue", "axis", "sender"]].drop_duplicates().astype(str)
     ligand = tests[(tests["contrast"] == contrast.name) & (tests["module"] == "ligand")]
     ligand = ligand.astype({"tissue": str, "axis": str, "cell_type": str})
