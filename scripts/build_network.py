@@ -29,7 +29,7 @@ log.info("%d candidate interactions, %d tested, %d with BH-FDR < %s; %d axis x c
          "all three kinds of evidence", len(tested), (tested["status"] == "tested").sum(),
          (tested["fdr"] < alpha).sum(), alpha, (evidence["n_evidence"] == 3).sum())
 response = verdict.response_layer(tests, read_tsv(snakemake.input.activities), alpha)
-tested = network.annotate_receiver_response(tested, response, alpha)
+tested = verdict.annotate_receiver_response(tested, response, alpha)
 changed = tested[(tested["status"] == "tested") & (tested["fdr"] < alpha)]
 log.info("%d of %d changed interactions have the receiver's response moving with them",
          (changed["supported"] == "yes").sum(), len(changed))

@@ -88,7 +88,8 @@ def _cached_tables(seed: int, rename: tuple[tuple[str, str], ...]) -> DatasetTab
     # The response-module tests stand in for joint activities (same columns, same donors).
     activities = tests[tests["module"] == "response"].rename(columns={"effect": "activity"}).assign(
         level="fine", resource="toy").reindex(columns=ACTIVITY_COLUMNS)
-    network = nw.annotate_receiver_response(network, verdict.response_layer(tests, activities, 0.05), 0.05)
+    response = verdict.response_layer(tests, activities, 0.05)
+    network = verdict.annotate_receiver_response(network, response, 0.05)
     values = scores.rename(columns={"mean_score": "value"}).assign(measure="mean_cell_score")
     verdicts = verdict.evidence_verdicts(nodes, tests, network, values, contrasts, alpha=0.05,
                                          min_ligand=0.5, min_receptor=0.1, min_cells=10,

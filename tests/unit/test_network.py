@@ -8,7 +8,7 @@ import pytest
 from _synthetic_tables import RECEIVER, SENDER, nodes_and_scores, synthetic_tables
 
 from neurokine.errors import InputError
-from neurokine.stats import compare
+from neurokine.stats import compare, verdict
 from neurokine.stats import network as nw
 from neurokine.validation import evaluation
 
@@ -98,7 +98,7 @@ def test_each_edge_says_whether_the_receivers_response_moves_with_it():
     for other in set(tested.index) - {RECEIVER}:
         assert tested.loc[other, "response_support"] == "unchanged"
         assert tested.loc[other, "supported"] == "no" and tested.loc[other, "fdr"] < 0.05
-    assert set(network["response_support"].dropna()) <= {*nw.RESPONSE_SUPPORT, ""}
+    assert set(network["response_support"].dropna()) <= {*verdict.RESPONSE_SUPPORT, ""}
 
 
 def test_support_states_cover_against_and_untestable_responses():
@@ -110,11 +110,11 @@ def test_support_states_cover_against_and_untestable_responses():
                                      ("not_tested", np.nan, "not_testable")):
         response = pd.DataFrame([{**keys, "response_status": status, "response_effect": effect,
                                   "response_fdr": 0.001}])
-        annotated = nw.annotate_receiver_response(edge, response, 0.05)
+        annotated = verdict.annotate_receiver_response(edge, response, 0.05)
         assert annotated["response_support"].iloc[0] == expected
         assert annotated["supported"].iloc[0] == "no"
     # a receiver absent from the response layer cannot support its edge either
-    annotated = nw.annotate_receiver_response(edge, pd.DataFrame([{**keys, "cell_type": "other",
+    annotated = verdict.annotate_receiver_response(edge, pd.DataFrame([{**keys, "cell_type": "other",
         "response_status": "tested", "response_effect": 1.0, "response_fdr": 0.001}]), 0.05)
     assert annotated["response_support"].iloc[0] == "not_testable"
 

@@ -154,3 +154,29 @@ def test_an_activity_table_replaces_or_joins_the_response_layer(tables):
     preferred = verdict.combine_responses(module, verdict.response_from_activity(opposite), 0.05,
                                           mode="prefer")
     assert row(verdicts(tables, response=preferred), "TNF", RECEIVER)["verdict"] == "supported"
+
+
+def test_a_response_its_joint_activity_does_not_share_is_unspecific(tables):
+    """The workflow's layer (verdict.response_layer): the module test, confirmed by the activity."""
+    module = verdict.response_from_module_tests(tables.tests)
+    tested = module[module["response_status"] == "tested"]
+    base = pd.DataFrame({"contrast": tested["contrast"], "tissue": tested["tissue"], "level": "fine",
+                         "cell_type": tested["cell_type"], "axis": tested["axis"],
+                         "activity": tested["response_effect"], "se": 0.1,
+                         "p_value": tested["response_p_value"], "fdr": tested["response_fdr"]})
+    confirmed = verdict.response_layer(tables.tests, base, 0.05)
+    mine = row(verdicts(tables, response=confirmed), "TNF", RECEIVER)
+    assert mine["verdict"] == "supported" and mine["response_confirmation"] == "confirmed"
+    # IFN-beta moves IFN-gamma's module through shared genes; its joint activity stays flat
+    flat = base.assign(p_value=np.where(base["axis"] == "TNF", 0.4, base["p_value"]))
+    unspecific = verdict.response_layer(tables.tests, flat, 0.05)
+    mine = row(verdicts(tables, response=unspecific), "TNF", RECEIVER)
+    assert mine["response_state"] == "unspecific" and mine["verdict"] == "partial"
+    assert "joint activity did not (p 0.4)" in mine["reason"] and "response" in mine["layers_missing"]
+    edges = verdict.annotate_receiver_response(tables.network, unspecific, 0.05)
+    assert set(edges.loc[edges["receiver"] == RECEIVER, "response_support"]) == {"unspecific"}
+    assert (edges["supported"] != "yes").all()
+    # the activity alone stands in where no module was tested
+    missing = tables.tests[~((tables.tests["axis"] == "TNF") & (tables.tests["module"] == "response"))]
+    alone = verdict.response_layer(missing, base, 0.05)
+    assert set(alone.loc[alone["axis"] == "TNF", "response_source"]) == {"joint activity"}

@@ -65,6 +65,9 @@ def _cells(row: pd.Series, min_agreement: float) -> list[tuple[str, str]]:
                     UP_COLOUR if state == "up" else DOWN_COLOUR)
     elif state == "none":
         response = (f"none (q {row['response_fdr']:.2g})", PALE)
+    elif state == "unspecific":
+        # The module moved but the axis's joint activity did not: another axis's program.
+        response = (f"unspecific (activity p {row['response_activity_p']:.1g})", "#fee08b")
     else:
         response = ("not testable", NOT_TESTED_COLOUR)
     agreement = row["response_agreement"]

@@ -50,8 +50,6 @@ NETWORK_COLUMNS = [
     "receiver_response_state", "receiver_response_fdr", "receiver_response_source",
     "response_support", "supported",
 ]
-#: How a receiver's response relates to an edge's change (`response_support`).
-RESPONSE_SUPPORT = ("moves_with", "moves_against", "unchanged", "not_testable")
 
 EVIDENCE_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "axis", "cell_type",
@@ -308,40 +306,3 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
     return frame.sort_values(["contrast", "tissue", "axis", "cell_type"], kind="mergesort").reset_index(
         drop=True)
 
-
-def _support(edge_effect: float, state: str) -> str:
-    """How a receiver response state relates to an edge's change (one of RESPONSE_SUPPORT)."""
-    if state not in ("up", "down", "none"):
-        return "not_testable"
-    if state == "none":
-        return "unchanged"
-    return "moves_with" if (edge_effect > 0) == (state == "up") else "moves_against"
-
-
-def annotate_receiver_response(network: pd.DataFrame, response: pd.DataFrame,
-                               alpha: float) -> pd.DataFrame:
-    """Each edge with its receiver's response layer (same contrast, tissue, axis): its state and
-    FDR, whether it moves with the edge (`response_support`), and `supported` (edge changed at
-    BH-FDR < alpha and the receiver's response moved the same way)."""
-    keys = [k for k in ("contrast", "tissue", "level", "axis") if k in network.columns
-            and k in response.columns]
-    layer = response.assign(receiver_response_state=[compare.change_state(s, q, e, alpha) for s, q, e in zip(
-        response["response_status"], response["response_fdr"].astype(float),
-        response["response_effect"].astype(float), strict=True)])
-    layer = layer[[*keys, "cell_type", "receiver_response_state", "response_fdr", "response_source"]]
-    layer = layer.astype({k: str for k in [*keys, "cell_type"]}).rename(columns={
-        "cell_type": "receiver", "response_fdr": "receiver_response_fdr",
-        "response_source": "receiver_response_source"}).drop_duplicates([*keys, "receiver"])
-    added = NETWORK_COLUMNS[-5:]
-    merged = network.drop(columns=[c for c in added if c in network.columns]).astype(
-        {k: str for k in [*keys, "receiver"]}).merge(layer, on=[*keys, "receiver"], how="left",
-                                                     validate="many_to_one")
-    merged["receiver_response_state"] = merged["receiver_response_state"].fillna("not_testable")
-    tested = merged["status"] == "tested"
-    merged["response_support"] = [
-        _support(float(e), s) if t else "" for e, s, t in zip(
-            merged["effect"].astype(float), merged["receiver_response_state"], tested, strict=True)]
-    changed = tested & (merged["fdr"].astype(float) < alpha)
-    merged["supported"] = np.where(
-        tested, np.where(changed & (merged["response_support"] == "moves_with"), "yes", "no"), "")
-    return merged.reindex(columns=[*[c for c in network.columns if c not in added], *added])

@@ -16,7 +16,8 @@ testable* says why (no response module, too few donors, receptor not measured).
 Every layer is a table keyed by :data:`KEYS` (plus ``level`` when the inputs carry it), so a
 layer can be rebuilt from another source without touching the verdict logic: the response layer
 comes from the response-module tests (:func:`response_from_module_tests`) or from a joint
-activity estimate (:func:`response_from_activity`), alone or combined (:func:`combine_responses`).
+activity estimate (:func:`response_from_activity`), alone or combined (:func:`combine_responses`); the
+workflow reads the module test confirmed by the joint activity (:func:`response_layer`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ VERDICTS = ("supported", "contradicted", "partial", "no_change", "not_testable")
 #: Columns of a response layer (any source): KEYS, [level], then these.
 RESPONSE_COLUMNS = ["response_source", "response_status", "response_reason", "response_effect",
                     "response_hedges_g", "response_p_value", "response_fdr", "response_perm_p",
-                    "response_perm_floor"]
+                    "response_perm_floor", "response_confirmation", "response_activity",
+                    "response_activity_p"]
 
 VERDICT_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "axis", "cell_type",
@@ -86,6 +88,8 @@ def response_from_module_tests(tests: pd.DataFrame) -> pd.DataFrame:
                            ("response_p_value", "p_value"), ("response_fdr", "fdr"),
                            ("response_perm_p", "perm_p_value"), ("response_perm_floor", "perm_p_floor")):
         out[column] = rows[source].astype(float).to_numpy() if source in rows else np.nan
+    out["response_confirmation"] = ""
+    out["response_activity"] = out["response_activity_p"] = np.nan
     return out.reset_index(drop=True)
 
 
@@ -107,14 +111,23 @@ def response_from_activity(activity: pd.DataFrame, source: str = "joint activity
     out["response_fdr"] = fdr
     out["response_perm_p"] = np.nan
     out["response_perm_floor"] = np.nan
+    out["response_confirmation"] = ""
+    out["response_activity"], out["response_activity_p"] = effect, out["response_p_value"]
     return out.reset_index(drop=True)
 
 
 def combine_responses(primary: pd.DataFrame, secondary: pd.DataFrame, alpha: float,
                       mode: str = "agree") -> pd.DataFrame:
-    """Two response layers as one: 'prefer' takes the primary where it is testable and the
-    secondary elsewhere; 'agree' keeps the primary's numbers but calls a change only when both
-    testable layers move the same way (a disagreement becomes not testable, with the reason)."""
+    """Two response layers as one; the secondary fills in where the primary is not testable.
+
+    'prefer' takes the primary where it is testable; 'agree' calls a change only when both
+    testable layers move the same way (a disagreement becomes not testable, with the reason);
+    'confirm' keeps the primary's test and notes in `response_confirmation` whether the secondary
+    moved the same way at nominal p < alpha ('confirmed') or not ('not confirmed'), so a change of
+    the primary that the secondary does not share reads as unspecific (:func:`response_state`).
+    """
+    if mode not in ("agree", "prefer", "confirm"):
+        raise ValueError(f"mode must be 'agree', 'prefer' or 'confirm', not {mode!r}")
     keys = [k for k in primary.columns if k not in RESPONSE_COLUMNS]
     on = [k for k in keys if k in secondary.columns]
     merged = primary.merge(secondary, on=on, how="outer", suffixes=("", "_2"))
@@ -123,31 +136,97 @@ def combine_responses(primary: pd.DataFrame, secondary: pd.DataFrame, alpha: flo
     take_second = ~first & second
     for column in RESPONSE_COLUMNS:
         merged.loc[take_second, column] = merged.loc[take_second, f"{column}_2"]
+    both = first & second
     if mode == "agree":
         states = [np.array([change_state(s, q, e, alpha) for s, q, e in zip(
             merged[f"response_status{suffix}"], merged[f"response_fdr{suffix}"].astype(float),
             merged[f"response_effect{suffix}"].astype(float), strict=True)]) for suffix in ("", "_2")]
-        disagree = first & second & (states[0] != states[1])
+        disagree = both & (states[0] != states[1])
         merged.loc[disagree, "response_status"] = "not_tested"
         merged.loc[disagree, "response_reason"] = [
             f"{a} by {merged.at[i, 'response_source']} but {b} by {merged.at[i, 'response_source_2']}"
             for i, a, b in zip(merged.index[disagree], states[0][disagree], states[1][disagree],
                                strict=True)]
-    elif mode != "prefer":
-        raise ValueError(f"mode must be 'agree' or 'prefer', not {mode!r}")
-    both = first & second
+    if mode == "confirm":
+        effect = merged["response_effect"].astype(float).to_numpy()
+        other = merged["response_effect_2"].astype(float).to_numpy()
+        other_p = merged["response_p_value_2"].astype(float).to_numpy()
+        with np.errstate(invalid="ignore"):
+            confirmed = (np.sign(effect) == np.sign(other)) & (other_p < alpha)
+        merged.loc[both, "response_confirmation"] = np.where(confirmed[both], "confirmed", "not confirmed")
+        merged.loc[both, "response_activity"] = other[both]
+        merged.loc[both, "response_activity_p"] = other_p[both]
     merged.loc[both, "response_source"] = (merged.loc[both, "response_source"] + " + "
                                            + merged.loc[both, "response_source_2"])
+    merged["response_confirmation"] = merged["response_confirmation"].fillna("")
     return merged[[*keys, *RESPONSE_COLUMNS]]
 
 
+def response_state(status: object, fdr: float, effect: float, confirmation: object, alpha: float) -> str:
+    """change_state of a response, or 'unspecific' when it changed but its joint activity did not."""
+    state = change_state(status, fdr, effect, alpha)
+    return "unspecific" if state in ("up", "down") and confirmation == "not confirmed" else state
+
+
+def response_states(layer: pd.DataFrame, alpha: float) -> list[str]:
+    """response_state of every row of a response layer."""
+    confirmation = layer["response_confirmation"] if "response_confirmation" in layer else [""] * len(layer)
+    return [response_state(s, q, e, c, alpha) for s, q, e, c in zip(
+        layer["response_status"], layer["response_fdr"].astype(float),
+        layer["response_effect"].astype(float), confirmation, strict=True)]
+
+
 def response_layer(tests: pd.DataFrame, activities: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """The response layer the verdicts and network edges read: the joint activity where it was
-    tested, the response-module test elsewhere (axes without a program in the activity model)."""
+    """The response layer the verdicts and network edges read: the response-module test, confirmed
+    by the joint activity where one was estimated (a module change its activity does not share
+    is unspecific: the module's genes answered another axis), the activity alone where no module
+    was tested."""
     if "level" not in tests.columns and "level" in activities.columns:
         activities = activities.drop(columns="level")  # tables without levels: one level, no key
-    return combine_responses(response_from_activity(activities), response_from_module_tests(tests),
-                             alpha, mode="prefer")
+    return combine_responses(response_from_module_tests(tests), response_from_activity(activities),
+                             alpha, mode="confirm")
+
+
+# --------------------------------------------------------------------------------------------
+# Network edges: does the receiver's response move with the edge?
+# --------------------------------------------------------------------------------------------
+
+#: How a receiver's response relates to an edge's change (`response_support`).
+RESPONSE_SUPPORT = ("moves_with", "moves_against", "unchanged", "unspecific", "not_testable")
+def _support(edge_effect: float, state: str) -> str:
+    """How a receiver response state relates to an edge's change (one of RESPONSE_SUPPORT)."""
+    if state not in ("up", "down", "none", "unspecific"):
+        return "not_testable"
+    if state in ("none", "unspecific"):
+        return state.replace("none", "unchanged")
+    return "moves_with" if (edge_effect > 0) == (state == "up") else "moves_against"
+
+
+def annotate_receiver_response(network: pd.DataFrame, response: pd.DataFrame,
+                               alpha: float) -> pd.DataFrame:
+    """Each edge with its receiver's response layer (same contrast, tissue, axis): its state and
+    FDR, whether it moves with the edge (`response_support`), and `supported` (edge changed at
+    BH-FDR < alpha and the receiver's response moved the same way)."""
+    keys = [k for k in ("contrast", "tissue", "level", "axis") if k in network.columns
+            and k in response.columns]
+    layer = response.assign(receiver_response_state=response_states(response, alpha))
+    layer = layer[[*keys, "cell_type", "receiver_response_state", "response_fdr", "response_source"]]
+    layer = layer.astype({k: str for k in [*keys, "cell_type"]}).rename(columns={
+        "cell_type": "receiver", "response_fdr": "receiver_response_fdr",
+        "response_source": "receiver_response_source"}).drop_duplicates([*keys, "receiver"])
+    added = nw.NETWORK_COLUMNS[-5:]
+    merged = network.drop(columns=[c for c in added if c in network.columns]).astype(
+        {k: str for k in [*keys, "receiver"]}).merge(layer, on=[*keys, "receiver"], how="left",
+                                                     validate="many_to_one")
+    merged["receiver_response_state"] = merged["receiver_response_state"].fillna("not_testable")
+    tested = merged["status"] == "tested"
+    merged["response_support"] = [
+        _support(float(e), s) if t else "" for e, s, t in zip(
+            merged["effect"].astype(float), merged["receiver_response_state"], tested, strict=True)]
+    changed = tested & (merged["fdr"].astype(float) < alpha)
+    merged["supported"] = np.where(
+        tested, np.where(changed & (merged["response_support"] == "moves_with"), "yes", "no"), "")
+    return merged.reindex(columns=[*[c for c in network.columns if c not in added], *added])
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +349,12 @@ def _receptors(nodes: pd.DataFrame, min_receptor: float) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def _unspecific(row: pd.Series) -> str:
+    """Why a response module change is not read as this axis's signal."""
+    return (f"the response module changed (FDR {row['response_fdr']:.2g}) but the axis's joint activity "
+            f"did not (p {row['response_activity_p']:.2g}): its genes answered another axis's program")
+
+
 def decide(row: pd.Series, *, alpha: float, min_receptor: float, min_agreement: float
            ) -> tuple[str, str, str, str, str]:
     """(verdict, direction, layers holding, layers missing, reason) of one verdict row."""
@@ -311,8 +396,9 @@ def decide(row: pd.Series, *, alpha: float, min_receptor: float, min_agreement: 
     if conflicts:
         return "contradicted", "conflict", layers, absent, "; ".join(conflicts)
     if not changed and sender != "mixed":
-        return ("no_change", "", layers, absent,
-                f"neither a sender's ligand nor the response changed at BH-FDR < {alpha}")
+        why = f"neither a sender's ligand nor the response changed at BH-FDR < {alpha}"
+        return "no_change", "", layers, absent, why + (f"; {_unspecific(row)}" if response == "unspecific"
+                                                        else "")
     direction = next(iter(changed)) if len(changed) == 1 else ""
     if not missing:
         return "supported", direction, layers, "", "every layer agrees"
@@ -327,6 +413,8 @@ def decide(row: pd.Series, *, alpha: float, min_receptor: float, min_agreement: 
         gaps.append(f"receptor in {row['receptor_fraction']:.2f} of cells (< {min_receptor})")
     if response == "none":
         gaps.append(f"response did not change (FDR {row['response_fdr']:.2g})")
+    if response == "unspecific":
+        gaps.append(_unspecific(row))
     if response in ("up", "down") and not follows:
         gaps.append(f"{int(row['n_donors_agreeing'])}/{int(row['n_donors_compared'])} donors follow "
                     f"the response (needs {min_agreement:.0%})")
@@ -400,9 +488,8 @@ def evidence_verdicts(nodes: pd.DataFrame, tests: pd.DataFrame, network: pd.Data
     table["response_status"] = table["response_status"].fillna("absent")
     table.loc[table["response_status"] == "absent", "response_reason"] = (
         "the axis has no response module (no curated response genes)")
-    table["response_state"] = [change_state(s, q, e, alpha) for s, q, e in zip(
-        table["response_status"], table["response_fdr"].astype(float),
-        table["response_effect"].astype(float), strict=True)]
+    table["response_confirmation"] = table["response_confirmation"].fillna("")
+    table["response_state"] = response_states(table, alpha)
     agree = table["response_agreement"].astype(float)
     table["donor_state"] = np.where(~np.isfinite(agree), "not_testable",
                                     np.where(agree >= min_agreement, "consistent",
