@@ -201,3 +201,16 @@ def test_network_recovery_and_false_positives(axes):
     wrong = truth.assign(cell_type="B_naive")
     assert not evaluation.network_recovery(wrong, tables.network, by_id, 0.05).loc[0, "recovered"]
     assert len(evaluation.network_false_positives(wrong, tables.network, by_id, 0.05)) == 3
+
+
+def test_the_pooled_sender_rule_averages_both_arms():
+    nodes, _ = nodes_and_scores()
+    il6 = (nodes["axis"] == "IL6") & (nodes["cell_type"] == RECEIVER)
+    nodes.loc[il6, "ligand_fraction"] = np.where(nodes.loc[il6, "disease"] == "MS", 0.93, 0.01)
+    pooled = nw.candidate_pairs(nodes, MS, 0.5, 0.1, sender_rule="pooled")
+    assert "IL6" not in set(pooled["axis"]) and set(pooled["axis"]) == {"TNF"}
+    tnf = pooled.iloc[0]
+    assert tnf["ligand_fraction"] == pytest.approx((tnf["ligand_fraction_case"]
+                                                    + tnf["ligand_fraction_reference"]) / 2)
+    with pytest.raises(ValueError, match="sender_rule"):
+        nw.candidate_pairs(nodes, MS, 0.5, 0.1, sender_rule="mean")

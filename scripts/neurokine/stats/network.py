@@ -59,6 +59,9 @@ EVIDENCE_COLUMNS = [
     "top_sender_fdr", "sender_identified", "directions_agree", "n_evidence", "evidence",
 ]
 
+#: Sender rules of candidate_pairs: the larger arm's ligand detection, or the mean over both arms.
+SENDER_RULES = ("either_arm", "pooled")
+
 #: Joins sender and receiver into one compare-stage stratum label; a control character cannot
 #: occur in a cell-type label read from a TSV, so the pair is recovered without ambiguity.
 PAIR_SEPARATOR = "\x1f"
@@ -121,16 +124,20 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
 
 
 def candidate_pairs(nodes: pd.DataFrame, contrast: Contrast, min_ligand: float,
-                    min_receptor: float) -> pd.DataFrame:
+                    min_receptor: float, sender_rule: str = "either_arm") -> pd.DataFrame:
     """Sender/receiver pairs worth testing in one contrast: the sender's ligand in >= min_ligand of
     its cells in either arm, the receiver's receptor complex in >= min_receptor of its cells.
 
     Fractions are means over samples, each sample weighted equally. The sender rule takes each
     arm separately because a cytokine induced in one arm (CXCR3 ligands go from 1% to 93% of
     monocytes after IFN-beta) averages below any threshold that excludes background; the
-    receptor rule pools both arms. Returns one row per tissue x axis x sender x receiver with
-    ligand_fraction (the larger arm's), ligand_fraction_case/_reference and receptor_fraction.
+    receptor rule pools both arms. `sender_rule='pooled'` averages the ligand over both arms too
+    (independent of the contrast; misses induced cytokines). Returns one row per tissue x axis x
+    sender x receiver with ligand_fraction (the one the rule used), ligand_fraction_case/_reference
+    and receptor_fraction.
     """
+    if sender_rule not in SENDER_RULES:
+        raise ValueError(f"sender_rule must be one of {SENDER_RULES}, not {sender_rule!r}")
     keys = ["tissue", "axis", "cell_type"]
     frame = nodes.astype({"disease": str})
     arms = {}
@@ -139,6 +146,9 @@ def candidate_pairs(nodes: pd.DataFrame, contrast: Contrast, min_ligand: float,
             "ligand_fraction"].mean().rename(f"ligand_fraction_{arm}")
     ligand = pd.concat(arms.values(), axis=1).reset_index()
     ligand["ligand_fraction"] = ligand[["ligand_fraction_case", "ligand_fraction_reference"]].max(axis=1)
+    if sender_rule == "pooled":
+        pooled = frame.groupby(keys, observed=True, sort=True)["ligand_fraction"].mean()
+        ligand["ligand_fraction"] = pooled.reindex(pd.MultiIndex.from_frame(ligand[keys])).to_numpy()
     receptor = frame.groupby(keys, observed=True, sort=True)["receptor_fraction"].mean().reset_index()
     senders = ligand[ligand["ligand_fraction"] >= min_ligand].rename(columns={"cell_type": "sender"})
     receivers = receptor[receptor["receptor_fraction"] >= min_receptor].rename(
@@ -193,7 +203,8 @@ def _arm_means(scores: pd.DataFrame, contrast: Contrast, min_cells: int) -> pd.D
 def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
                          covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
                          seed: int, min_ligand: float, min_receptor: float,
-                         max_permutations: int = 20000, permutation_max_arm: int = 8) -> pd.DataFrame:
+                         max_permutations: int = 20000, permutation_max_arm: int = 8,
+                         sender_rule: str = "either_arm") -> pd.DataFrame:
     """Test every candidate interaction of every contrast on donor-level scores (one tidy table).
 
     Each sender -> receiver pair is one stratum of :func:`compare.compare_groups` with one
@@ -206,7 +217,7 @@ def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
         arms = nodes[nodes["disease"].astype(str).isin([contrast.case, contrast.reference])]
         if arms.empty:
             continue
-        pairs = candidate_pairs(arms, contrast, min_ligand, min_receptor)
+        pairs = candidate_pairs(arms, contrast, min_ligand, min_receptor, sender_rule)
         if pairs.empty:
             continue
         scores = interaction_scores(arms, pairs)
