@@ -12,7 +12,8 @@ settings, thresholds = snakemake.params.compare, snakemake.params.network
 vocabulary, axes = load_curated(snakemake.input)
 nodes = network.node_scores(read_tsv(snakemake.input.gene_detection),
                             read_tsv(snakemake.input.cell_counts), axes,
-                            source=snakemake.input.gene_detection)
+                            source=snakemake.input.gene_detection,
+                            complexes=read_tsv(snakemake.input.complexes))
 contrasts, notes = compare.applicable_contrasts(settings.contrasts, set(nodes["disease"].astype(str)))
 for note in notes:
     log.info("contrast skipped for this dataset: %s", note)

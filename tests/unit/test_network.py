@@ -214,3 +214,31 @@ def test_the_pooled_sender_rule_averages_both_arms():
                                                     + tnf["ligand_fraction_reference"]) / 2)
     with pytest.raises(ValueError, match="sender_rule"):
         nw.candidate_pairs(nodes, MS, 0.5, 0.1, sender_rule="mean")
+
+
+def test_a_receptor_complex_counts_only_cells_carrying_every_subunit(axes):
+    """Half the B cells carry IL2RB, the other half IL2RG: the scarcest subunit is at 0.5, yet no
+    cell holds the IL2RB+IL2RG complex. Tregs carry both chains in the same cells."""
+    import scipy.sparse as sp
+
+    from neurokine.scoring import detection
+
+    il2 = next(a for a in axes if a.id == "IL2")
+    genes = ["IL2", "IL2RA", "IL2RB", "IL2RG"]
+    b_cells = [[0, 0, 1, 0], [0, 0, 0, 1]] * 10
+    tregs = [[1, 1, 1, 1]] * 20
+    matrix = sp.csr_matrix(np.array(b_cells + tregs, dtype=float))
+    groups = pd.DataFrame({"sample_id": "s1", "cell_type": ["B_naive"] * 20 + ["Treg"] * 20})
+    complexes = detection.group_detection(matrix, genes, groups, detection.axis_features([il2]))
+    per_gene = pd.DataFrame([{"sample_id": "s1", "cell_type": c, "gene": g,
+                              "mean_expression": float(matrix[rows][:, j].mean()),
+                              "fraction_expressing": float((matrix[rows][:, j] > 0).mean())}
+                             for c, rows in (("B_naive", slice(0, 20)), ("Treg", slice(20, 40)))
+                             for j, g in enumerate(genes)])
+    counts = pd.DataFrame([{"sample_id": "s1", "cell_type": c, "n_cells": 20, "dataset_id": "d",
+                            "donor_id": "p1", "tissue": "CSF", "disease": "MS"} for c in ("B_naive", "Treg")])
+    scarcest = nw.node_scores(per_gene, counts, [il2]).set_index("cell_type")["receptor_fraction"]
+    together = nw.node_scores(per_gene, counts, [il2], complexes=complexes).set_index("cell_type")[
+        "receptor_fraction"]
+    assert scarcest["B_naive"] == 0.5 and together["B_naive"] == 0.0
+    assert scarcest["Treg"] == pytest.approx(1.0) and together["Treg"] == pytest.approx(1.0)

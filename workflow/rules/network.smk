@@ -6,6 +6,7 @@
 rule build_network:
     input:
         gene_detection=paths.GENE_DETECTION,
+        complexes=paths.RECEPTOR_DETECTION,
         cell_counts=paths.CELL_COUNTS,
         tests=paths.SIGNATURE_TESTS,
         donor_values=paths.DONOR_VALUES,

@@ -96,8 +96,8 @@ def dot_plots(nodes: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
     panels[1].legend(title="cells expressing", loc="upper left", bbox_to_anchor=(1.25, 1.0),
                      frameon=False, labelspacing=1.2)
     panels[0].set_ylabel("cytokine axis")
-    return finish(fig, f"{title}\nmean over all donors; complexes: min over subunits, "
-                        "max over alternatives", synthetic)
+    return finish(fig, f"{title}\nmean over all donors; complexes: expression min over subunits, "
+                        "size = cells with every subunit; max over alternatives", synthetic)
 
 
 def _circle(labels: Sequence[str]) -> dict[str, tuple[float, float]]:

@@ -92,8 +92,13 @@ def complex_score(values: pd.DataFrame, complexes: Sequence[Sequence[str]]) -> n
 
 
 def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequence[Axis],
-                source: str = "gene_detection.tsv") -> pd.DataFrame:
-    """Sender (ligand) and receiver (receptor) scores per sample x cell type x axis."""
+                source: str = "gene_detection.tsv", complexes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Sender (ligand) and receiver (receptor) scores per sample x cell type x axis.
+
+    With `complexes` (receptor_detection.tsv) the ligand and receptor fractions are the cells that
+    express every subunit of a complex themselves, not the scarcest subunit's fraction: two
+    cells each carrying one chain of a receptor are not a receiver.
+    """
     _require(detection, DETECTION_COLUMNS, source)
     _require(cell_counts, COUNT_COLUMNS, "cell_counts.tsv")
     detection = detection.astype({"sample_id": str, "cell_type": str, "gene": str})
@@ -113,6 +118,8 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
             "receptor_fraction": complex_score(fraction, axis.receptor_complexes),
         }))
     nodes = pd.concat(frames, ignore_index=True)
+    if complexes is not None:
+        nodes = _co_expression(nodes, complexes)
     meta_columns = [*COUNT_COLUMNS, *[c for c in COVARIATES if c in cell_counts.columns]]
     meta = cell_counts[meta_columns].astype({"sample_id": str, "cell_type": str})
     nodes = nodes.merge(meta, on=keys, how="inner", validate="many_to_one")
@@ -121,6 +128,22 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
     return (nodes[[*NODE_COLUMNS, *extra]]
             .sort_values(["sample_id", "cell_type", "axis"], kind="mergesort")
             .reset_index(drop=True))
+
+
+def _co_expression(nodes: pd.DataFrame, complexes: pd.DataFrame) -> pd.DataFrame:
+    """Nodes with ligand/receptor fractions replaced by the fraction of cells with every subunit."""
+    _require(complexes, ("sample_id", "cell_type", "axis", "module", "fraction_all_subunits"),
+             "receptor_detection.tsv")
+    wide = complexes.astype({"sample_id": str, "cell_type": str, "axis": str}).pivot_table(
+        index=["sample_id", "cell_type", "axis"], columns="module", values="fraction_all_subunits",
+        aggfunc="first", observed=True)
+    for module in ("ligand", "receptor"):
+        if module not in wide.columns:
+            wide[module] = np.nan
+    wide = wide[["ligand", "receptor"]].rename(columns=lambda m: f"{m}_fraction").reset_index()
+    merged = nodes.drop(columns=["ligand_fraction", "receptor_fraction"]).merge(
+        wide, on=["sample_id", "cell_type", "axis"], how="left", validate="one_to_one")
+    return merged[nodes.columns]
 
 
 def candidate_pairs(nodes: pd.DataFrame, contrast: Contrast, min_ligand: float,
