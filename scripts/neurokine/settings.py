@@ -87,6 +87,7 @@ class ScoringSettings:
     method: str
     ctrl_size: int
     n_bins: int
+    control_pool: str
     min_gene_coverage: float
     ucell_max_rank: int
     n_null: int

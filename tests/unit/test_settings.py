@@ -83,6 +83,7 @@ CODE_DEFAULTS = [
     ("scoring.ctrl_size", engine.score_cells, "ctrl_size"),
     ("scoring.n_bins", api.score, "n_bins"),
     ("scoring.n_bins", engine.score_cells, "n_bins"),
+    ("scoring.control_pool", api.score, "control_pool"),
     ("scoring.min_gene_coverage", api.score, "min_gene_coverage"),
     ("scoring.ucell_max_rank", api.score, "ucell_max_rank"),
     ("scoring.ucell_max_rank", engine.score_cells, "max_rank"),
@@ -129,6 +130,10 @@ DELIBERATE_DIFFERENCES = [
      "the engine call equals scanpy.tl.score_genes, which scores whatever genes are present"),
     ("scoring.n_null", ScoringParams, "n_null", 0,
      "a plain engine call scores no null signatures; the workflow passes the setting"),
+    ("scoring.control_pool", engine.score_cells, "control_pool", "scanpy",
+     "the engine call equals scanpy.tl.score_genes, whose controls exclude only the set's genes"),
+    ("scoring.control_pool", ScoringParams, "control_pool", "scanpy",
+     "ScoringParams defaults are those of a plain engine call; the workflow passes the setting"),
 ]
 
 

@@ -18,7 +18,7 @@ from neurokine.stats.drivers import MEASURE as GENE_MEASURE
 SCORING_METHODS = {
     "mean": ("the mean expression of its genes minus the mean of expression-matched control genes "
              "(scanpy's score_genes definition; {ctrl_size} control genes per gene from {n_bins} "
-             "expression bins)"),
+             "expression bins{pool})"),
     "weighted": ("the t-value of a univariate linear model of the cell's expression on the gene "
                  "weights (decoupler's ulm)"),
     "ucell": ("a rank-based Mann-Whitney U statistic of its genes among the cell's top {max_rank} "
@@ -37,8 +37,10 @@ def scoring_paragraph(scoring: ScoringSettings | None, compare_settings: Compare
         how = "with the configured scoring method"
     else:
         template = SCORING_METHODS.get(scoring.method, f"with scoring method '{scoring.method}'")
+        pool = (", drawn from genes of no scored signature" if scoring.control_pool == "background"
+                else "")
         how = "as " + template.format(ctrl_size=scoring.ctrl_size, n_bins=scoring.n_bins,
-                                      max_rank=scoring.ucell_max_rank)
+                                      max_rank=scoring.ucell_max_rank, pool=pool)
     coverage = (f" Signatures with less than {scoring.min_gene_coverage:.0%} of their genes in the data "
                 "were not scored." if scoring is not None else "")
     return (f"Each cytokine axis has three gene modules (ligand, receptor, response); each module was "
