@@ -19,13 +19,13 @@ interactions = pd.concat([read_tsv(p) for p in snakemake.input.interactions], ig
 meta = read_tsv(snakemake.input.meta[0]) if snakemake.input.meta else None
 rows = cross_dataset.forest_rows(tests, meta, alpha)
 pooled = meta is not None and bool((meta["status"] == "tested").any())
-style.save_figure(cross_dataset.forest_plot(rows, pooled, synthetic, "Top findings across datasets"),
+style.save_figure(cross_dataset.forest_plot(rows, pooled, alpha, synthetic, "Top findings across datasets"),
                   snakemake.output.forest_png, snakemake.output.forest_svg)
 observed = therapy.observed_signal(tests, alpha, interactions)
 diseases = list(dict.fromkeys(c.case for c in settings.contrasts))
-table = therapy.therapy_table({a.id: a for a in axis_list}, observed, diseases,
-                              sorted(tests["dataset_id"].astype(str).unique()))
-style.save_figure(cross_dataset.therapy_panel(table, alpha, synthetic,
+by_id = {a.id: a for a in axis_list}
+table = therapy.therapy_table(by_id, observed, diseases, sorted(tests["dataset_id"].astype(str).unique()))
+style.save_figure(cross_dataset.therapy_panel(table, therapy.therapy_records(by_id), alpha, synthetic,
                                               "Observed signal beside the outcome of targeting each axis"),
                   snakemake.output.therapy_png, snakemake.output.therapy_svg)
 write_tsv(table, snakemake.output.therapy_table, sort_by=["axis", "disease"])

@@ -12,7 +12,8 @@ inputs = snakemake.input
 tables = figures.DatasetTables(
     tests=read_tsv(inputs.tests), qc_steps=read_tsv(inputs.qc), cell_counts=read_tsv(inputs.cell_counts),
     donor_scores=read_tsv(inputs.donor_scores), nodes=read_tsv(inputs.nodes),
-    network=read_tsv(inputs.interactions), activities=read_tsv(inputs.activities))
+    network=read_tsv(inputs.interactions), activities=read_tsv(inputs.activities),
+    verdicts=read_tsv(inputs.verdicts))
 compare = snakemake.params.compare
 for name, fig in figures.dataset_figures(
         tables, dataset=snakemake.wildcards.dataset, synthetic=snakemake.params.synthetic,

@@ -22,7 +22,9 @@ for dataset in params.datasets:
     table = {name: read_tsv(template.format(dataset=dataset)) for name, template in (
         ("results", paths.SIGNATURE_TESTS), ("qc_steps", paths.QC_STEPS),
         ("cell_counts", paths.CELL_COUNTS), ("network", paths.INTERACTION_TESTS),
-        ("evidence", paths.EVIDENCE))}
+        ("evidence", paths.EVIDENCE), ("verdicts", paths.VERDICTS),
+        ("donor_values", paths.DONOR_VALUES), ("coverage", paths.GENE_COVERAGE),
+        ("genes", paths.FINDING_GENES), ("activities", paths.ACTIVITY_TESTS))}
     truth = (read_tsv(paths.PLANTED_EFFECTS.format(dataset=dataset))
              if dataset in params.simulated else None)
     figures = {f.stem: Path(paths.dataset_figure(f.stem, "png", dataset)) for f in DATASET_FIGURES}
@@ -34,11 +36,12 @@ cross = report.CrossDataset(
     meta=read_tsv(inputs.meta[0]) if inputs.meta else None)
 resource_checksums = {f"{Path(p).parent.name}/{Path(p).name}": sha256sum(p)
                       for p in [*inputs.axes, inputs.cell_types]}
-outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.figures, *inputs.cross_figures,
-           inputs.therapy, *inputs.meta]
+outputs = [*inputs.tests, *inputs.interactions, *inputs.evidence, *inputs.verdicts, *inputs.activities,
+           *inputs.genes, *inputs.figures, *inputs.cross_figures, inputs.therapy, *inputs.meta]
 html = report.render_report(
     title=params.title, sections=sections, axes={a.id: a for a in axis_list}, config=snakemake.config,
-    compare=params.compare, network=params.network, resource_checksums=resource_checksums,
+    compare=params.compare, network=params.network, scoring=params.scoring,
+    report_settings=params.report, resource_checksums=resource_checksums,
     cross=cross, reference_provenance=references.provenance(),
     output_checksums={str(p): sha256sum(p) for p in outputs})
 write_text(html, snakemake.output.html)

@@ -46,7 +46,8 @@ __all__ = ["aggregate", "compare", "lineage_of", "load_axes", "load_cell_types",
 
 def score(adata: ad.AnnData, axes: Sequence[Axis] | None = None, *, method: str = "mean",
           layer: str | None = None, ctrl_size: int = 50, n_bins: int = 25,
-          min_gene_coverage: float = 0.5, ucell_max_rank: int = 1500, random_state: int = 0,
+          control_pool: str = "background", min_gene_coverage: float = 0.5,
+          ucell_max_rank: int = 1500, random_state: int = 0,
           key_added: str = SCORES_KEY, copy: bool = False) -> ad.AnnData | None:
     """Score every ligand, receptor and response module of every axis per cell.
 
@@ -59,8 +60,8 @@ def score(adata: ad.AnnData, axes: Sequence[Axis] | None = None, *, method: str 
     matrix = adata.layers[layer] if layer is not None else adata.X
     scores, coverage = score_cells(
         matrix, adata.var_names, gene_sets(axes if axes is not None else load_axes()),
-        method=method, ctrl_size=ctrl_size, n_bins=n_bins, random_state=random_state,
-        min_coverage=min_gene_coverage, max_rank=ucell_max_rank)
+        method=method, ctrl_size=ctrl_size, n_bins=n_bins, control_pool=control_pool,
+        random_state=random_state, min_coverage=min_gene_coverage, max_rank=ucell_max_rank)
     adata.obsm[key_added] = scores.set_axis(adata.obs_names, axis=0)
     adata.uns[key_added] = {"coverage": coverage, "method": method}
     return adata if copy else None

@@ -94,6 +94,7 @@ class ScoringSettings:
     method: str
     ctrl_size: int
     n_bins: int
+    control_pool: str
     min_gene_coverage: float
     ucell_max_rank: int
     n_null: int
@@ -146,6 +147,16 @@ class NetworkSettings:
     min_ligand_fraction: float
     min_receptor_fraction: float
     top_edges: int
+    min_donor_agreement: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSettings:
+    """The HTML report (config `report`)."""
+
+    title: str
+    table_rows: int
+    detail_findings: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +199,7 @@ class Settings:
     network: NetworkSettings
     annotation: AnnotationSettings
     fetch: FetchSettings
+    report: ReportSettings
 
     @classmethod
     def from_config(cls, config: Mapping) -> Settings:
@@ -204,4 +216,4 @@ class Settings:
             activity=ActivitySettings(**config["activity"]),
             network=NetworkSettings(**config["network"]),
             annotation=AnnotationSettings(**config["marker_annotation"]),
-            fetch=FetchSettings(**config["fetch"]))
+            fetch=FetchSettings(**config["fetch"]), report=ReportSettings(**config["report"]))

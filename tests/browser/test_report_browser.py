@@ -9,6 +9,7 @@ other binaries. Screenshots go to tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -90,7 +91,8 @@ def driver():
 def renamed(frame: pd.DataFrame) -> pd.DataFrame:
     """Replace the target cell type by MALICIOUS in every label column of a results table."""
     frame = frame.copy()
-    for column in ("cell_type", "sender", "receiver", "top_sender", "observed_cell_type"):
+    for column in ("cell_type", "sender", "receiver", "top_sender", "observed_cell_type", "senders_up",
+                   "senders_down"):
         if column in frame.columns:
             frame[column] = frame[column].replace(TARGET, MALICIOUS)
     return frame
@@ -107,7 +109,8 @@ def injected_report(demo: Path, out: Path) -> Path:
         donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/donor_scores.tsv")),
         nodes=renamed(read_tsv(results / f"network/{ds}/node_scores.tsv")),
         network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")),
-        activities=renamed(read_tsv(results / f"compare/{ds}/activity_tests.tsv")))
+        activities=renamed(read_tsv(results / f"compare/{ds}/activity_tests.tsv")),
+        verdicts=renamed(read_tsv(results / f"network/{ds}/verdicts.tsv")))
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     style.apply_style()
     pngs = {}
@@ -120,17 +123,22 @@ def injected_report(demo: Path, out: Path) -> Path:
                                        REPO / "resources/schemas/axis.schema.yaml")}
     table = therapy.therapy_table(axes, therapy.observed_signal(tables.tests, 0.05, tables.network),
                                   ["MS", "NMOSD", "neurosarcoidosis", "ICANS"], [ds])
-    style.save_figure(cross_dataset.therapy_panel(table, 0.05, True, "therapy"), out / "therapy_panel.png",
+    style.save_figure(cross_dataset.therapy_panel(table, therapy.therapy_records(axes), 0.05, True,
+                                                  "therapy"), out / "therapy_panel.png",
                       out / "therapy_panel.svg")
     entry = yaml.safe_load((REPO / "config/datasets.yaml").read_text())[ds]
     truth = renamed(read_tsv(results / f"simulated/{ds}/planted_effects.tsv"))
     section = report.DatasetSection(
         ds, entry["title"], entry["citation"], True, tables.tests, tables.qc_steps, pngs, truth,
         cell_counts=tables.cell_counts, network=tables.network,
-        evidence=renamed(read_tsv(results / f"network/{ds}/evidence.tsv")), registry=entry)
+        evidence=renamed(read_tsv(results / f"network/{ds}/evidence.tsv")), registry=entry,
+        verdicts=tables.verdicts, donor_values=renamed(read_tsv(results / f"compare/{ds}/donor_values.tsv")),
+        coverage=read_tsv(results / f"scores/{ds}/gene_coverage.tsv"),
+        genes=renamed(read_tsv(results / f"report/{ds}/finding_genes.tsv")))
     html = report.render_report(
         title="neurokine injected-label check", sections=[section], axes=axes, config=config,
-        compare=settings.compare, network=settings.network, resource_checksums={},
+        compare=settings.compare, network=settings.network, scoring=settings.scoring,
+        report_settings=settings.report, resource_checksums={},
         cross=report.CrossDataset({"therapy_panel": out / "therapy_panel.png"}, table),
         reference_provenance=references.provenance())
     page = out / "index.html"
@@ -189,3 +197,163 @@ def test_injected_label_shows_as_text(driver, demo_run, tmp_path):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cells[0])
     assert cells[0].is_displayed()
     driver.save_screenshot(str(ARTIFACTS / "report_injected_label.png"))
+    # The explorable tables render the label as text too: the verdict table (first section) and
+    # the table of all tests, once opened.
+    verdict_cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#explore-demo_synthetic-verdicts td'))"
+        ".filter(td => td.textContent.includes(arguments[0])).length;", MALICIOUS)
+    assert verdict_cells >= 1
+    host = driver.find_element(By.ID, "explore-demo_synthetic-findings")
+    search = host.find_element(By.CSS_SELECTOR, "input.search")
+    search.send_keys("onerror")
+    rows = host.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert rows and all(MALICIOUS in r.text for r in rows)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", rows[0])
+    rows[0].click()
+    panel = host.find_element(By.CSS_SELECTOR, ".detail")
+    assert panel.is_displayed() and MALICIOUS in panel.text
+    assert driver.execute_script('return document.querySelectorAll(\'img[src="x"]\').length') == 0
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018
+
+
+def click(driver, element) -> None:
+    """Click an element after centring it (the sticky synthetic banner covers the top edge)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def visible_rows(host) -> list[list[str]]:
+    """Cell texts of the rows a table shows."""
+    from selenium.webdriver.common.by import By
+
+    return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in host.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+
+def test_tables_filter_sort_search_download_and_open_a_finding(driver, demo_run):
+    """The demo report's table of all tests: filter by axis, module and significance, sort by a
+    column, search, download the filtered rows as CSV, open a finding and see its donors and genes;
+    then the verdict table. Expectations come from the run's own TSVs."""
+    from urllib.parse import unquote
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from neurokine.stats.verdict import rank_verdicts
+
+    results = demo_run / "results"
+    tests = read_tsv(results / "compare/demo_synthetic/signature_tests.tsv")
+    genes = read_tsv(results / "report/demo_synthetic/finding_genes.tsv")
+    coverage = read_tsv(results / "scores/demo_synthetic/gene_coverage.tsv").set_index("signature")
+    load(driver, results / "report/index.html", "report_explore.png")
+    host = driver.find_element(By.ID, "explore-demo_synthetic-findings")
+    header = [th.text for th in host.find_elements(By.CSS_SELECTOR, "thead th")]
+    col = {name: header.index(name) for name in ("contrast", "cell type", "axis", "module", "Hedges' g",
+                                                   "FDR", "permutation p", "permutation floor")}
+    total = len(visible_rows(host))
+    Select(host.find_element(By.CSS_SELECTOR, 'select[data-key="axis"]')).select_by_value("IFN_I")
+    rows = visible_rows(host)
+    assert rows and len(rows) < total and {r[col["axis"]] for r in rows} == {"IFN_I"}
+    Select(host.find_element(By.CSS_SELECTOR, 'select[data-key="module"]')).select_by_value("response")
+    click(driver, host.find_element(By.CSS_SELECTOR, "label.significant input"))  # BH-FDR < alpha only
+    hits = tests[(tests["axis"] == "IFN_I") & (tests["module"] == "response") & (tests["fdr"] < 0.05)]
+    rows = visible_rows(host)
+    assert sorted((r[col["contrast"]], r[col["cell type"]]) for r in rows) == sorted(
+        zip(hits["contrast"], hits["cell_type"], strict=True))
+    assert ("NMOSD_vs_control", "CD4_T_memory") in {(r[col["contrast"]], r[col["cell type"]]) for r in rows}
+    # open the planted finding: its donors, its gene coverage and the genes driving it
+    finding = hits[(hits["contrast"] == "NMOSD_vs_control") & (hits["cell_type"] == "CD4_T_memory")].iloc[0]
+    target = next(tr for tr in host.find_elements(By.CSS_SELECTOR, "tbody tr")
+                  if "NMOSD_vs_control" in tr.text and "CD4_T_memory" in tr.text)
+    click(driver, target)
+    panel = host.find_element(By.CSS_SELECTOR, ".detail")
+    assert panel.is_displayed()
+    dots = panel.find_elements(By.CSS_SELECTOR, "svg.donors circle.donor")
+    assert len(dots) == finding["n_donors_case"] + finding["n_donors_reference"]
+    assert not panel.find_elements(By.CSS_SELECTOR, "line.paired")  # unpaired design: no lines
+    listed = coverage.loc["IFN_I.response"]
+    assert f"gene coverage: {listed['n_genes_present']} of {listed['n_genes_listed']}" in panel.text
+    mine = genes[(genes["contrast"] == "NMOSD_vs_control") & (genes["cell_type"] == "CD4_T_memory")
+                 & (genes["signature"] == "IFN_I.response")]
+    shown = panel.find_elements(By.CSS_SELECTOR, "table.genes tr")[1:]
+    assert len(shown) == len(mine) > 5
+    strongest = mine.loc[mine["t"].abs().idxmax(), "gene"]
+    assert shown[0].text.split()[0] == strongest
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", panel)
+    driver.save_screenshot(str(ARTIFACTS / "report_finding_opened.png"))
+    # back to all IFN_I rows: sort by Hedges' g both ways
+    click(driver, host.find_element(By.CSS_SELECTOR, "label.significant input"))
+    Select(host.find_element(By.CSS_SELECTOR, 'select[data-key="module"]')).select_by_value("")
+    sorter = host.find_elements(By.CSS_SELECTOR, "thead th")[col["Hedges' g"]]
+    click(driver, sorter)
+    ascending = [float(r[col["Hedges' g"]]) for r in visible_rows(host)]
+    assert ascending == sorted(ascending) and sorter.get_attribute("aria-sort") == "ascending"
+    click(driver, sorter)
+    descending = [float(r[col["Hedges' g"]]) for r in visible_rows(host)]
+    assert descending == sorted(descending, reverse=True)
+    # search, then download exactly the rows shown
+    search = host.find_element(By.CSS_SELECTOR, "input.search")
+    search.send_keys("mono_classical")
+    rows = visible_rows(host)
+    assert rows and all(r[col["cell type"]] == "mono_classical" for r in rows)
+    href = host.find_element(By.CSS_SELECTOR, "a.csv").get_attribute("href")
+    assert href.startswith("data:text/csv")
+    csv = pd.read_csv(io.StringIO(unquote(href.split(",", 1)[1])))
+    assert len(csv) == len(rows) and set(csv["axis"]) == {"IFN_I"}
+    assert set(csv["cell type"]) == {"mono_classical"}
+    # The verdict table leads the report, shows verdicts with a moving layer by default, strongest
+    # first, and opens one with its receiver's response and its sender's ligand.
+    verdicts = rank_verdicts(read_tsv(results / "network/demo_synthetic/verdicts.tsv"))
+    informative = verdicts[~verdicts["verdict"].isin(["no_change", "not_testable"])]
+    table = driver.find_element(By.ID, "explore-demo_synthetic-verdicts")
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == len(informative)
+    top = informative.iloc[0]
+    assert top["axis"] in rows[0].text and top["verdict"] in rows[0].text
+    click(driver, rows[0])
+    items = table.find_elements(By.CSS_SELECTOR, ".detail .detail-item")
+    expected = int(top["response_status"] == "tested") + int(isinstance(top["top_sender"], str))
+    assert len(items) == expected >= 1
+    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+
+
+def test_paired_designs_draw_one_line_per_donor(driver, tmp_path):
+    """A paired finding (the same donors in both arms) joins each donor's two values."""
+    from selenium.webdriver.common.by import By
+
+    from neurokine.plot import explore
+
+    values = pd.DataFrame([{"dataset_id": "p", "sample_id": f"d{i}{arm}", "donor_id": f"d{i}",
+                            "tissue": "CSF", "disease": arm, "cell_type": MALICIOUS,
+                            "signature": "A.response", "n_cells": 50,
+                            "value": i + (2 if arm == "stim" else 0), "measure": "mean_cell_score"}
+                           for i in range(4) for arm in ("ctrl", "stim")])
+    rows = pd.DataFrame([{"contrast": "stim_vs_ctrl", "tissue": "CSF", "cell_type": MALICIOUS,
+                          "signature": "A.response", "case": "stim", "reference": "ctrl", "fdr": 0.01}])
+    columns = [explore.Column("contrast", "contrast", filter=True), explore.Column("cell_type", "cell type"),
+               explore.Column("fdr", "FDR", "p"), explore.Column("signature", "s", hidden=True),
+               explore.Column("tissue", "t", hidden=True), explore.Column("case", "c", hidden=True),
+               explore.Column("reference", "r", hidden=True)]
+    table = explore.table_payload("paired", "paired", rows, columns, limit=10,
+                                  details=[explore.DetailItem("cell_type", "signature")])
+    strata = {explore.stratum_key("CSF", MALICIOUS, "A.response")}
+    details = {**explore.donor_payload(values, strata, 10), "genes": {}, "coverage": {}}
+    script = (report.TEMPLATES / "explore.js").read_text()
+    page = tmp_path / "paired.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>paired</title></head><body>"
+        "<div class='explorable' id='x' data-source='json-t' data-details='json-d'></div>"
+        f"<script type='application/json' id='json-t'>{explore.script_json(table)}</script>"
+        f"<script type='application/json' id='json-d'>{explore.script_json(details)}</script>"
+        f"<script>{script}</script></body></html>", encoding="utf-8")
+    load(driver, page, "report_paired.png")
+    click(driver, driver.find_element(By.CSS_SELECTOR, "#x tbody tr"))
+    panel = driver.find_element(By.CSS_SELECTOR, "#x .detail")
+    assert len(panel.find_elements(By.CSS_SELECTOR, "line.paired")) == 4
+    assert len(panel.find_elements(By.CSS_SELECTOR, "circle.donor")) == 8
+    assert MALICIOUS in panel.text
+    assert driver.execute_script('return document.querySelectorAll(\'img[src="x"]\').length') == 0

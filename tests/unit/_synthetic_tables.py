@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from neurokine.plot.figures import DatasetTables
-from neurokine.stats import compare
+from neurokine.stats import compare, verdict
 from neurokine.stats import network as nw
 from neurokine.stats.activity import ACTIVITY_COLUMNS
 
@@ -88,5 +88,11 @@ def _cached_tables(seed: int, rename: tuple[tuple[str, str], ...]) -> DatasetTab
     # The response-module tests stand in for joint activities (same columns, same donors).
     activities = tests[tests["module"] == "response"].rename(columns={"effect": "activity"}).assign(
         level="fine", resource="toy").reindex(columns=ACTIVITY_COLUMNS)
+    response = verdict.response_layer(tests, activities, 0.05)
+    network = verdict.annotate_receiver_response(network, response, 0.05)
+    values = scores.rename(columns={"mean_score": "value"}).assign(measure="mean_cell_score")
+    verdicts = verdict.evidence_verdicts(nodes, tests, network, values, contrasts, alpha=0.05,
+                                         min_ligand=0.5, min_receptor=0.1, min_cells=10,
+                                         min_agreement=0.75)
     return DatasetTables(tests=tests, qc_steps=qc, cell_counts=counts, donor_scores=scores, nodes=nodes,
-                         network=network, activities=activities)
+                         network=network, activities=activities, verdicts=verdicts)

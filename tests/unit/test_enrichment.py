@@ -65,6 +65,17 @@ def test_prerank_finds_the_planted_set_and_skips_tiny_sets():
     pd.testing.assert_frame_equal(table.reset_index(), again)
 
 
+def test_permutation_p_and_fdr_never_print_zero():
+    """200 permutations cannot support p below 1/201: the planted set sits at the floor, not at 0."""
+    ranking, _ = enrichment.gene_rankings(pseudobulk(), Contrast("MS", "control"), covariates=[],
+                                          min_cells=10, min_donors=3)[0][("CSF", "NK")]
+    table, _ = enrichment.prerank(ranking, sets(), permutations=200, seed=3, min_size=5, max_size=500)
+    tested = table[table["status"] == "tested"]
+    assert (tested["p_floor"] == 1 / 201).all()
+    assert (tested["nom_p_value"] >= 1 / 201).all() and (tested["fdr"] >= 1 / 201).all()
+    assert tested.set_index("gene_set").loc["IFN_I.response", "nom_p_value"] == 1 / 201
+
+
 def test_response_enrichment_table_and_paired_design():
     pb = pseudobulk(paired=True, n=4)
     table = enrichment.response_enrichment(

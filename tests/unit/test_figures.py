@@ -47,7 +47,7 @@ def render_all(directory: Path, tables: figures.DatasetTables, synthetic: bool =
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, fig in figures.dataset_figures(tables, dataset="toy", synthetic=synthetic, alpha=0.05,
-                                             min_cells=10, network=NetworkSettings(0.5, 0.1, 15)):
+                                             min_cells=10, network=NetworkSettings(0.5, 0.1, 15, 0.75)):
         written[f"{name}.png"], written[f"{name}.svg"] = directory / f"{name}.png", directory / f"{name}.svg"
         style.save_figure(fig, written[f"{name}.png"], written[f"{name}.svg"])
     return written
@@ -137,10 +137,12 @@ def test_forest_rows_without_and_with_meta(tables):
 def test_cross_dataset_figures_render(tmp_path, tables, axes):
     style.apply_style()
     observed = therapy.observed_signal(tables.tests, 0.05, tables.network)
-    table = therapy.therapy_table({a.id: a for a in axes}, observed, ["MS", "NMOSD"], ["toy"])
-    for name, fig in (("therapy", cross_dataset.therapy_panel(table, 0.05, True, "t")),
+    by_id = {a.id: a for a in axes}
+    table = therapy.therapy_table(by_id, observed, ["MS", "NMOSD"], ["toy"])
+    records = therapy.therapy_records(by_id)
+    for name, fig in (("therapy", cross_dataset.therapy_panel(table, records, 0.05, True, "t")),
                       ("forest", cross_dataset.forest_plot(
-                          cross_dataset.forest_rows(tables.tests, None, 0.05), False, True, "f"))):
+                          cross_dataset.forest_rows(tables.tests, None, 0.05), False, 0.05, True, "f"))):
         style.save_figure(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.svg")
         assert SYNTHETIC_LABEL in (tmp_path / f"{name}.svg").read_text()
 
@@ -182,3 +184,23 @@ def test_strip_panels_join_paired_donors_and_state_the_raw_effect():
              and line.get_xdata()[0] < 0.5 < line.get_xdata()[1]]
     assert len(lines) == 2  # donors 101 and 107; donor x is in one arm only
     assert sorted(tuple(line.get_ydata()) for line in lines) == [(0.1, 1.8), (0.3, 2.4)]
+
+
+def test_network_figures_mark_edges_without_a_receiver_response(tables):
+    """The synthetic TNF sender fans out to three receivers; only one receiver's response rose."""
+    from _synthetic_tables import RECEIVER
+
+    from neurokine.plot import networks
+
+    changed = tables.network[(tables.network["fdr"] < 0.05)]
+    assert len(changed) == 3 and (changed["supported"] == "yes").sum() == 1
+    fig = networks.network_figure(tables.network, 0.05, False, "net")
+    heatmap = next(ax for ax in fig.axes if ax.get_title().startswith("TNF"))
+    stars = [t for t in heatmap.texts if t.get_text().startswith("*")]
+    rings = [c for c in heatmap.collections if c.get_offsets().shape[0] == 1]
+    assert len(stars) == 1 and len(rings) == 2  # one supported edge, two marked unsupported
+    receivers = [t.get_text() for t in heatmap.get_yticklabels()]
+    assert receivers[round(stars[0].get_position()[1])] == RECEIVER
+    fig = networks.differential_network_figure(tables.network, 0.05, 10, False, "diff")
+    dashed = [p for p in fig.axes[0].patches if p.get_linestyle() == "--"]
+    assert len(dashed) == 2 and len(fig.axes[0].patches) == 3

@@ -8,7 +8,7 @@ import pytest
 from _synthetic_tables import RECEIVER, SENDER, nodes_and_scores, synthetic_tables
 
 from neurokine.errors import InputError
-from neurokine.stats import compare
+from neurokine.stats import compare, verdict
 from neurokine.stats import network as nw
 from neurokine.validation import evaluation
 
@@ -43,17 +43,85 @@ def test_node_scores_name_the_missing_column(axes):
         nw.node_scores(bad, pd.DataFrame(), axes[:1], source="gene_detection.tsv")
 
 
-def test_candidate_pairs_filter_on_pooled_expression():
+MS = compare.Contrast("MS", "control")
+
+
+def test_candidate_pairs_need_the_ligand_in_enough_cells_and_the_receptor_complex():
     nodes, _ = nodes_and_scores()
-    pairs = nw.candidate_pairs(nodes, min_ligand=0.5, min_receptor=0.1)
+    pairs = nw.candidate_pairs(nodes, MS, min_ligand=0.5, min_receptor=0.1)
     assert set(pairs["axis"]) == {"TNF"} and set(pairs["sender"]) == {SENDER}
     assert len(pairs) == 3  # one sender to each of the three receivers, autocrine included
-    assert nw.candidate_pairs(nodes, min_ligand=0.5, min_receptor=0.7).empty
+    assert nw.candidate_pairs(nodes, MS, min_ligand=0.5, min_receptor=0.7).empty
+
+
+def test_a_ligand_induced_in_one_arm_qualifies_its_sender():
+    # As CXCR3 ligands in Kang's monocytes: 1% of cells before IFN-beta, 93% after; the mean over
+    # the arms (0.47) is below the threshold, the stimulated arm is far above it.
+    nodes, _ = nodes_and_scores()
+    il6 = (nodes["axis"] == "IL6") & (nodes["cell_type"] == RECEIVER)
+    nodes.loc[il6, "ligand_fraction"] = np.where(nodes.loc[il6, "disease"] == "MS", 0.93, 0.01)
+    pairs = nw.candidate_pairs(nodes, MS, min_ligand=0.5, min_receptor=0.1)
+    induced = pairs[pairs["axis"] == "IL6"]
+    assert set(induced["sender"]) == {RECEIVER} and len(induced) == 3
+    row = induced.iloc[0]
+    assert (row["ligand_fraction_case"], row["ligand_fraction_reference"]) == pytest.approx((0.93, 0.01))
+    assert row["ligand_fraction"] == pytest.approx(0.93)
+    assert nodes[il6].groupby("cell_type")["ligand_fraction"].mean().iloc[0] < 0.5  # pooled fails
+    # the rule is per contrast: with the arms swapped it still qualifies, from the other arm
+    swapped = nw.candidate_pairs(nodes, compare.Contrast("control", "MS"), 0.5, 0.1)
+    assert swapped[swapped["axis"] == "IL6"]["ligand_fraction_reference"].iloc[0] == pytest.approx(0.93)
+
+
+def test_a_receiver_missing_one_subunit_of_its_complex_is_not_a_receiver(axes):
+    il2 = next(a for a in axes if a.id == "IL2")  # IL2RA+IL2RB+IL2RG or IL2RB+IL2RG
+    rows = []
+    for sample in ("s1", "s2"):
+        for cell_type, genes in (("Treg", {"IL2RA": 0.9, "IL2RB": 0.6, "IL2RG": 0.8, "IL2": 0.7}),
+                                 ("B_naive", {"IL2RA": 0.9, "IL2RB": 0.0, "IL2RG": 0.9, "IL2": 0.0})):
+            rows += [{"sample_id": sample, "cell_type": cell_type, "gene": g, "mean_expression": f,
+                      "fraction_expressing": f} for g, f in genes.items()]
+    counts = pd.DataFrame([{"sample_id": s, "cell_type": c, "n_cells": 50, "dataset_id": "d",
+                            "donor_id": s, "tissue": "CSF", "disease": d}
+                           for s, d in (("s1", "MS"), ("s2", "control")) for c in ("Treg", "B_naive")])
+    nodes = nw.node_scores(pd.DataFrame(rows), counts, [il2])
+    pairs = nw.candidate_pairs(nodes, MS, min_ligand=0.1, min_receptor=0.1)
+    assert pairs[["sender", "receiver"]].values.tolist() == [["Treg", "Treg"]]  # B cells lack IL2RB
+
+
+def test_each_edge_says_whether_the_receivers_response_moves_with_it():
+    network = synthetic_tables().network
+    tested = network[network["status"] == "tested"].set_index("receiver")
+    # the planted receiver's TNF response rises with the edge; the other receivers' does not
+    assert tested.loc[RECEIVER, "response_support"] == "moves_with"
+    assert tested.loc[RECEIVER, "supported"] == "yes"
+    assert tested.loc[RECEIVER, "receiver_response_state"] == "up"
+    for other in set(tested.index) - {RECEIVER}:
+        assert tested.loc[other, "response_support"] == "unchanged"
+        assert tested.loc[other, "supported"] == "no" and tested.loc[other, "fdr"] < 0.05
+    assert set(network["response_support"].dropna()) <= {*verdict.RESPONSE_SUPPORT, ""}
+
+
+def test_support_states_cover_against_and_untestable_responses():
+    network = synthetic_tables().network
+    edge = network[(network["status"] == "tested") & (network["receiver"] == RECEIVER)]
+    keys = {"contrast": "MS_vs_control", "tissue": "CSF", "axis": "TNF", "cell_type": RECEIVER,
+            "response_source": "toy"}
+    for status, effect, expected in (("tested", -0.4, "moves_against"),
+                                     ("not_tested", np.nan, "not_testable")):
+        response = pd.DataFrame([{**keys, "response_status": status, "response_effect": effect,
+                                  "response_fdr": 0.001}])
+        annotated = verdict.annotate_receiver_response(edge, response, 0.05)
+        assert annotated["response_support"].iloc[0] == expected
+        assert annotated["supported"].iloc[0] == "no"
+    # a receiver absent from the response layer cannot support its edge either
+    annotated = verdict.annotate_receiver_response(edge, pd.DataFrame([{**keys, "cell_type": "other",
+        "response_status": "tested", "response_effect": 1.0, "response_fdr": 0.001}]), 0.05)
+    assert annotated["response_support"].iloc[0] == "not_testable"
 
 
 def test_interaction_score_is_geometric_mean_and_counts_the_scarcer_side():
     nodes, _ = nodes_and_scores()
-    pairs = nw.candidate_pairs(nodes, 0.5, 0.1)
+    pairs = nw.candidate_pairs(nodes, MS, 0.5, 0.1)
     scores = nw.interaction_scores(nodes, pairs)
     one = scores.iloc[0]
     sender = nodes[(nodes["sample_id"] == one["sample_id"]) & (nodes["cell_type"] == one["sender"])
@@ -133,3 +201,44 @@ def test_network_recovery_and_false_positives(axes):
     wrong = truth.assign(cell_type="B_naive")
     assert not evaluation.network_recovery(wrong, tables.network, by_id, 0.05).loc[0, "recovered"]
     assert len(evaluation.network_false_positives(wrong, tables.network, by_id, 0.05)) == 3
+
+
+def test_the_pooled_sender_rule_averages_both_arms():
+    nodes, _ = nodes_and_scores()
+    il6 = (nodes["axis"] == "IL6") & (nodes["cell_type"] == RECEIVER)
+    nodes.loc[il6, "ligand_fraction"] = np.where(nodes.loc[il6, "disease"] == "MS", 0.93, 0.01)
+    pooled = nw.candidate_pairs(nodes, MS, 0.5, 0.1, sender_rule="pooled")
+    assert "IL6" not in set(pooled["axis"]) and set(pooled["axis"]) == {"TNF"}
+    tnf = pooled.iloc[0]
+    assert tnf["ligand_fraction"] == pytest.approx((tnf["ligand_fraction_case"]
+                                                    + tnf["ligand_fraction_reference"]) / 2)
+    with pytest.raises(ValueError, match="sender_rule"):
+        nw.candidate_pairs(nodes, MS, 0.5, 0.1, sender_rule="mean")
+
+
+def test_a_receptor_complex_counts_only_cells_carrying_every_subunit(axes):
+    """Half the B cells carry IL2RB, the other half IL2RG: the scarcest subunit is at 0.5, yet no
+    cell holds the IL2RB+IL2RG complex. Tregs carry both chains in the same cells."""
+    import scipy.sparse as sp
+
+    from neurokine.scoring import detection
+
+    il2 = next(a for a in axes if a.id == "IL2")
+    genes = ["IL2", "IL2RA", "IL2RB", "IL2RG"]
+    b_cells = [[0, 0, 1, 0], [0, 0, 0, 1]] * 10
+    tregs = [[1, 1, 1, 1]] * 20
+    matrix = sp.csr_matrix(np.array(b_cells + tregs, dtype=float))
+    groups = pd.DataFrame({"sample_id": "s1", "cell_type": ["B_naive"] * 20 + ["Treg"] * 20})
+    complexes = detection.group_detection(matrix, genes, groups, detection.axis_features([il2]))
+    per_gene = pd.DataFrame([{"sample_id": "s1", "cell_type": c, "gene": g,
+                              "mean_expression": float(matrix[rows][:, j].mean()),
+                              "fraction_expressing": float((matrix[rows][:, j] > 0).mean())}
+                             for c, rows in (("B_naive", slice(0, 20)), ("Treg", slice(20, 40)))
+                             for j, g in enumerate(genes)])
+    counts = pd.DataFrame([{"sample_id": "s1", "cell_type": c, "n_cells": 20, "dataset_id": "d",
+                            "donor_id": "p1", "tissue": "CSF", "disease": "MS"} for c in ("B_naive", "Treg")])
+    scarcest = nw.node_scores(per_gene, counts, [il2]).set_index("cell_type")["receptor_fraction"]
+    together = nw.node_scores(per_gene, counts, [il2], complexes=complexes).set_index("cell_type")[
+        "receptor_fraction"]
+    assert scarcest["B_naive"] == 0.5 and together["B_naive"] == 0.0
+    assert scarcest["Treg"] == pytest.approx(1.0) and together["Treg"] == pytest.approx(1.0)

@@ -133,6 +133,34 @@ def test_control_sampler_replays_scanpy_and_excludes_set_genes(pbmc):
     assert np.abs(ours["s"].to_numpy() - reference).max() < 1e-5
 
 
+def test_background_controls_leave_out_every_scored_signatures_genes(pbmc):
+    """With control_pool 'background' no gene of another scored set is a control, so a program
+    induced on one set cannot lower another set's score through its controls."""
+    bins = ExpressionBins(gene_means(pbmc.X), pbmc.var_names, 25)
+    genes = pbmc.var_names.get_indexer(["LYZ", "CST3", "IL7R"])
+    scanpy_controls = control_positions(genes, bins, 10, 3)
+    other = scanpy_controls[:4]  # genes scanpy draws as controls of s, here another set's genes
+    excluded = np.zeros(pbmc.n_vars, dtype=bool)
+    excluded[other] = True
+    background = control_positions(genes, bins, 10, 3, excluded)
+    assert not set(background) & set(other) and not set(background) & set(genes)
+    assert len(background) >= len(scanpy_controls) - 4  # the bins refill from other genes
+    sets = {"s": ["LYZ", "CST3", "IL7R"], "t": list(pbmc.var_names[other])}
+    rows = MemoryRows(pbmc.X)
+    stats = gene_statistics(rows, pbmc.var_names, row_blocks(rows))
+    for pool, shares in (("scanpy", True), ("background", False)):
+        plan = build_plan(sets, pbmc.var_names, stats, ScoringParams(ctrl_size=10, random_state=3,
+                                                                      control_pool=pool))
+        column = plan.weights[:, plan.signatures.index("s")].toarray().ravel()
+        controls = set(np.flatnonzero(column < 0))
+        assert bool(controls & set(other)) == shares, pool
+    # the engine passes the choice through
+    plain, _ = score_cells(pbmc.X, pbmc.var_names, sets, ctrl_size=10, random_state=3)
+    pooled, _ = score_cells(pbmc.X, pbmc.var_names, sets, ctrl_size=10, random_state=3,
+                            control_pool="background")
+    assert not np.allclose(plain["s"], pooled["s"])
+
+
 def test_low_coverage_signatures_are_skipped_with_a_reason(pbmc, caplog):
     plan = mean_plan({"ok": ["LYZ", "CST3"], "half": ["LYZ", "NOPE1", "NOPE2"], "none": ["NOPE3"]},
                      pbmc, min_coverage=0.5)

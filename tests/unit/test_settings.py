@@ -83,6 +83,7 @@ CODE_DEFAULTS = [
     ("scoring.ctrl_size", engine.score_cells, "ctrl_size"),
     ("scoring.n_bins", api.score, "n_bins"),
     ("scoring.n_bins", engine.score_cells, "n_bins"),
+    ("scoring.control_pool", api.score, "control_pool"),
     ("scoring.min_gene_coverage", api.score, "min_gene_coverage"),
     ("scoring.ucell_max_rank", api.score, "ucell_max_rank"),
     ("scoring.ucell_max_rank", engine.score_cells, "max_rank"),
@@ -120,7 +121,8 @@ NO_CODE_DEFAULT = {"max_mem_mb", "sharding.max_cells", "scoring.n_null", "compar
                    "compare.enrichment.permutations",
                    "compare.enrichment.min_size", "compare.enrichment.max_size",
                    "network.min_ligand_fraction", "network.min_receptor_fraction",
-                   "network.top_edges", "fetch.lock_file"}
+                   "network.top_edges", "network.min_donor_agreement", "report.table_rows",
+                   "report.detail_findings", "fetch.lock_file"}
 
 
 #: Library defaults that differ from the schema on purpose: (key, callable, parameter, value, why).
@@ -129,6 +131,10 @@ DELIBERATE_DIFFERENCES = [
      "the engine call equals scanpy.tl.score_genes, which scores whatever genes are present"),
     ("scoring.n_null", ScoringParams, "n_null", 0,
      "a plain engine call scores no null signatures; the workflow passes the setting"),
+    ("scoring.control_pool", engine.score_cells, "control_pool", "scanpy",
+     "the engine call equals scanpy.tl.score_genes, whose controls exclude only the set's genes"),
+    ("scoring.control_pool", ScoringParams, "control_pool", "scanpy",
+     "ScoringParams defaults are those of a plain engine call; the workflow passes the setting"),
 ]
 
 

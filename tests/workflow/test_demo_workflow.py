@@ -17,7 +17,7 @@ from conftest import run_demo_snakemake
 
 from neurokine.curated.axes import load_axes
 from neurokine.plot.catalog import CROSS_DATASET_FIGURES, DATASET_FIGURES
-from neurokine.stats import network
+from neurokine.stats import network, verdict
 from neurokine.validation import evaluation
 from neurokine.validation.evaluation import recovery_summary
 
@@ -114,6 +114,26 @@ def test_evidence_table_and_every_figure_are_built(demo_run):
     print(f"report {len(html.encode())} bytes, {len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)} figures")
 
 
+def test_verdicts_follow_the_planted_effects(demo_run):
+    """Planted response effects reach a verdict that names the response; null axes never reach
+    'supported'; every row says why; the genes of the top findings are on disk."""
+    verdicts = pd.read_csv(demo_run / "results/network/demo_synthetic/verdicts.tsv", sep="\t")
+    truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
+    assert list(verdicts.columns) == verdict.VERDICT_COLUMNS
+    assert set(verdicts["verdict"]) <= set(verdict.VERDICTS) and verdicts["reason"].notna().all()
+    for effect in truth[truth["module"] == "response"].itertuples(index=False):
+        mine = verdicts[(verdicts["case"] == effect.disease) & (verdicts["axis"] == effect.axis)
+                        & (verdicts["cell_type"] == effect.cell_type)].iloc[0]
+        assert mine["verdict"] in ("supported", "partial") and "response up" in mine["layers_holding"]
+    planted_axes = {(r.disease, r.axis) for r in truth.itertuples(index=False)}
+    supported = verdicts[verdicts["verdict"] == "supported"]
+    assert all((r.case, r.axis) in planted_axes for r in supported.itertuples(index=False))
+    counts = verdict.verdict_counts(verdicts)
+    print("verdicts per contrast:\n" + counts.to_string(index=False))
+    genes = pd.read_csv(demo_run / "results/report/demo_synthetic/finding_genes.tsv", sep="\t")
+    assert (genes["status"] == "tested").any() and set(genes["contrast"]) <= set(verdicts["contrast"])
+
+
 def test_snakemake_report_zip_packs_every_figure_and_table(demo_run):
     """`snakemake --report report.zip` works and contains each registered figure and table."""
     import zipfile
@@ -123,7 +143,8 @@ def test_snakemake_report_zip_packs_every_figure_and_table(demo_run):
     names = zipfile.ZipFile(demo_run / "report.zip").namelist()
     expected = [*(f"{s.stem}.png" for s in DATASET_FIGURES),
                 *(f"{s.stem}.png" for s in CROSS_DATASET_FIGURES),
-                "signature_tests.tsv", "interaction_tests.tsv", "evidence.tsv", "node_scores.tsv",
+                "signature_tests.tsv", "interaction_tests.tsv", "evidence.tsv", "verdicts.tsv",
+                "node_scores.tsv",
                 "therapy_panel.tsv", "index.html"]
     missing = [e for e in expected if not any(n.endswith("/" + e) for n in names)]
     assert missing == [], names[:50]

@@ -124,4 +124,5 @@ def final_outputs():
             *paths.per_dataset(paths.RESPONSE_ENRICHMENT, DATASETS),
             *paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
             *paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
+            *paths.per_dataset(paths.VERDICTS, DATASETS),
             *(paths.dataset_figure(f.stem, "svg", d) for d in DATASETS for f in DATASET_FIGURES)]

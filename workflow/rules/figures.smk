@@ -11,6 +11,7 @@ rule plot_figures:
         nodes=paths.NODE_SCORES,
         interactions=paths.INTERACTION_TESTS,
         activities=paths.ACTIVITY_TESTS,
+        verdicts=paths.VERDICTS,
     output:
         **dataset_figure_outputs(),
     params:

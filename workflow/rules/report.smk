@@ -1,3 +1,30 @@
+# Per-gene donor-level evidence (pseudobulk) for the findings the report shows, so opening a
+# finding names the genes driving it (neurokine.stats.drivers).
+rule finding_genes:
+    input:
+        pseudobulk=paths.PSEUDOBULK,
+        tests=paths.SIGNATURE_TESTS,
+        verdicts=paths.VERDICTS,
+        **CURATED,
+    output:
+        genes=paths.FINDING_GENES,
+    params:
+        compare=SETTINGS.compare,
+        report=SETTINGS.report,
+    conda:
+        "../../envs/neurokine.yaml"
+    log:
+        paths.log("finding_genes"),
+    benchmark:
+        paths.benchmark("finding_genes")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),
+        runtime=runtime_min(per_input_mb=1, minimum_min=15),
+    script:
+        "../../scripts/finding_genes.py"
+
+
 # The self-contained HTML report over all datasets (figures and tables embedded as data URIs).
 # The script reads each dataset's files by their declared paths (neurokine.workflow.paths); the
 # inputs below list the same files so Snakemake builds them first.
@@ -10,6 +37,11 @@ rule render_report:
         cell_counts=paths.per_dataset(paths.CELL_COUNTS, DATASETS),
         interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
         evidence=paths.per_dataset(paths.EVIDENCE, DATASETS),
+        verdicts=paths.per_dataset(paths.VERDICTS, DATASETS),
+        activities=paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
+        donor_values=paths.per_dataset(paths.DONOR_VALUES, DATASETS),
+        coverage=paths.per_dataset(paths.GENE_COVERAGE, DATASETS),
+        genes=paths.per_dataset(paths.FINDING_GENES, DATASETS),
         figures=[png for d in DATASETS for png in dataset_figure_pngs(d).values()],
         cross_figures=[paths.cross_dataset_figure(f.stem, "png") for f in CROSS_DATASET_FIGURES],
         therapy=paths.THERAPY_TABLE,
@@ -25,6 +57,8 @@ rule render_report:
         title=SETTINGS.report_title,
         compare=SETTINGS.compare,
         network=SETTINGS.network,
+        scoring=SETTINGS.scoring,
+        report=SETTINGS.report,
     conda:
         "../../envs/neurokine.yaml"
     log:

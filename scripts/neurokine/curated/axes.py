@@ -147,7 +147,20 @@ def load_axes(axes_dir: str | Path | None = None, schema_path: str | Path | None
             record=record,
             source=str(path),
         ))
+    _check_also_blocks(axes)
     return sorted(axes, key=lambda a: a.id)
+
+
+def _check_also_blocks(axes: Iterable[Axis]) -> None:
+    """A multi-axis therapy may only name axes that exist (and not its own)."""
+    ids = {a.id for a in axes}
+    for axis in axes:
+        for i, therapy in enumerate(axis.record.get("therapies", [])):
+            for j, other in enumerate(therapy.get("also_blocks", [])):
+                if other not in ids or other == axis.id:
+                    raise InputError(axis.source, f"{axis.id}.therapies.{i}.also_blocks.{j}",
+                                     f"{other!r} is {'this axis' if other == axis.id else 'no axis'}",
+                                     "list the ids of the other axes the drug blocks")
 
 
 def signature_id(axis_id: str, module: str) -> str:

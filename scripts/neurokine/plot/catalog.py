@@ -21,6 +21,9 @@ class FigureSpec:
 
 #: Per-dataset figures, in the order the report shows them.
 DATASET_FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("verdicts", "Evidence verdicts for the top axes of each contrast: the ligand in its "
+               "sender, the receptor, the response of the receiver and the share of donors following "
+               "it, and the verdict they add up to.", "Verdicts"),
     FigureSpec("overview", "Donors and cells per group and tissue, and cells kept after each QC step.",
                "Overview"),
     FigureSpec("composition", "Cell-type composition per donor sample, donors grouped by disease.",
@@ -36,7 +39,8 @@ DATASET_FIGURES: tuple[FigureSpec, ...] = (
                "Comparisons"),
     FigureSpec("dot_plot", "Ligand (sender) and receptor (receiver) expression per axis and cell type.",
                "Networks"),
-    FigureSpec("network", "Sender \u2192 receiver networks per group (strongest summed interactions).",
+    FigureSpec("network", "Changed sender \u2192 receiver pairs of the top axes per contrast: "
+               "Hedges' g of each tested pair (rows receivers, columns senders), stars mark BH-FDR.",
                "Networks"),
     FigureSpec("differential_network", "Sender \u2192 receiver interactions that changed in each "
                "disease.", "Networks"),

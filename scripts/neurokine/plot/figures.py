@@ -24,6 +24,7 @@ from neurokine.plot.networks import (
     top_interactions_figure,
 )
 from neurokine.plot.overview import composition, dataset_overview, signature_map
+from neurokine.plot.verdicts import verdict_figure
 from neurokine.settings import NetworkSettings
 
 
@@ -38,6 +39,7 @@ class DatasetTables:
     nodes: pd.DataFrame          # network/<ds>/node_scores.tsv
     network: pd.DataFrame        # network/<ds>/interaction_tests.tsv
     activities: pd.DataFrame     # compare/<ds>/activity_tests.tsv
+    verdicts: pd.DataFrame | None = None  # network/<ds>/verdicts.tsv
 
 
 def dataset_figures(tables: DatasetTables, *, dataset: str, synthetic: bool, alpha: float,
@@ -58,9 +60,10 @@ def dataset_figures(tables: DatasetTables, *, dataset: str, synthetic: bool, alp
             tables.tests, tables.donor_scores, alpha, min_cells, synthetic,
             f"{dataset}: strongest findings, one point per donor"),
         "dot_plot": lambda: dot_plots(tables.nodes, synthetic, f"{dataset}: ligand and receptor expression"),
-        "network": lambda: network_figure(tables.nodes, network.min_ligand_fraction,
-                                          network.min_receptor_fraction, network.top_edges, synthetic,
-                                          f"{dataset}: sender \u2192 receiver networks"),
+        "verdicts": lambda: verdict_figure(tables.verdicts, network.min_donor_agreement, synthetic,
+                                           f"{dataset}: evidence verdicts for the top axes"),
+        "network": lambda: network_figure(tables.network, alpha, synthetic,
+                                          f"{dataset}: changed sender \u2192 receiver pairs of the top axes"),
         "differential_network": lambda: differential_network_figure(
             tables.network, alpha, network.top_edges, synthetic,
             f"{dataset}: changed sender \u2192 receiver interactions"),

@@ -6,7 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch
 
 from neurokine.plot.common import (
@@ -14,18 +16,21 @@ from neurokine.plot.common import (
     donor_strips,
     empty_panel,
     finish,
-    group_order,
     rank_findings,
+    significance_mark,
     stack_panels,
     stat_line,
 )
 from neurokine.plot.style import (
     DOWN_ARROW,
     DOWN_COLOUR,
+    EFFECT_CMAP,
     LEVEL_CMAP,
     NEUTRAL_COLOUR,
+    NOT_TESTED_COLOUR,
     UP_ARROW,
     UP_COLOUR,
+    mark_synthetic,
 )
 from neurokine.stats import network as nw
 
@@ -91,8 +96,8 @@ def dot_plots(nodes: pd.DataFrame, synthetic: bool, title: str) -> plt.Figure:
     panels[1].legend(title="cells expressing", loc="upper left", bbox_to_anchor=(1.25, 1.0),
                      frameon=False, labelspacing=1.2)
     panels[0].set_ylabel("cytokine axis")
-    return finish(fig, f"{title}\nmean over all donors; complexes: min over subunits, "
-                        "max over alternatives", synthetic)
+    return finish(fig, f"{title}\nmean over all donors; complexes: expression min over subunits, "
+                        "size = cells with every subunit; max over alternatives", synthetic)
 
 
 def _circle(labels: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -118,72 +123,124 @@ def _draw_nodes(ax: plt.Axes, layout: Mapping[str, tuple[float, float]],
 
 
 def _arrow(ax: plt.Axes, start: tuple[float, float], end: tuple[float, float], width: float,
-           colour: str, alpha: float = 0.8) -> None:
+           colour: str, alpha: float = 0.8, style: str = "-") -> None:
     """A curved sender -> receiver arrow; autocrine pairs become a small loop on the node."""
     if start == end:
         x, y = start
         loop = FancyArrowPatch((x * 1.02, y * 1.02 + 0.03), (x * 1.02 + 0.03, y * 1.02),
                                connectionstyle="arc3,rad=-2.2", arrowstyle="-|>", mutation_scale=6,
-                               linewidth=width, color=colour, alpha=alpha, zorder=2)
+                               linewidth=width, color=colour, alpha=alpha, linestyle=style, zorder=2)
         ax.add_patch(loop)
         return
     ax.add_patch(FancyArrowPatch(start, end, connectionstyle="arc3,rad=0.18", arrowstyle="-|>",
                                  mutation_scale=9, linewidth=width, color=colour, alpha=alpha,
-                                 shrinkA=9, shrinkB=9, zorder=2))
+                                 linestyle=style, shrinkA=9, shrinkB=9, zorder=2))
 
 
-def network_strength(nodes: pd.DataFrame, min_ligand: float, min_receptor: float) -> pd.DataFrame:
-    """Per tissue x group x sender x receiver: summed donor-mean interaction over candidate axes."""
-    nodes = nodes.astype({"cell_type": str, "tissue": str, "disease": str})
-    pairs = nw.candidate_pairs(nodes, min_ligand, min_receptor)
-    if pairs.empty:
-        return pd.DataFrame(columns=["tissue", "disease", "sender", "receiver", "strength", "n_axes"])
-    scores = nw.interaction_scores(nodes, pairs)
-    per_axis = scores.groupby(["tissue", "disease", "sender", "receiver", "axis"], sort=True)[
-        "interaction"].mean().reset_index()
-    return per_axis.groupby(["tissue", "disease", "sender", "receiver"], sort=True).agg(
-        strength=("interaction", "sum"), n_axes=("axis", "nunique")).reset_index()
+def top_changed_axes(tested: pd.DataFrame, alpha: float, limit: int) -> list[str]:
+    """Axes of one contrast with a changed pair, most changed pairs first, then lowest FDR."""
+    hits = tested[tested["fdr"] < alpha]
+    if hits.empty:
+        return []
+    ranked = hits.groupby("axis").agg(n=("fdr", "size"), best=("fdr", "min")).reset_index()
+    ranked = ranked.sort_values(["n", "best", "axis"], ascending=[False, True, True], kind="mergesort")
+    return ranked["axis"].head(limit).tolist()
 
 
-def network_figure(nodes: pd.DataFrame, min_ligand: float, min_receptor: float, top_edges: int,
-                   synthetic: bool, title: str) -> plt.Figure:
-    """Sender -> receiver network per group: the strongest summed interactions of all axes."""
-    strength = network_strength(nodes, min_ligand, min_receptor)
-    rank = {g: i for i, g in enumerate(group_order(strength["disease"]))}
-    panels = [(t, d) for t, d in sorted(
-        strength[["tissue", "disease"]].drop_duplicates().itertuples(index=False, name=None),
-        key=lambda td: (td[0], rank[td[1]]))]
-    if not panels:
+def pair_change_matrices(tested: pd.DataFrame, axis: str, receivers: list[str], alpha: float,
+                         max_senders: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Receiver x sender Hedges' g and FDR of one axis's tested pairs (NaN: pair not tested); the
+    senders with the most changed pairs first, at most `max_senders`."""
+    mine = tested[tested["axis"] == axis]
+    order = (mine.assign(hit=mine["fdr"] < alpha).groupby("sender")
+             .agg(n=("hit", "sum"), best=("fdr", "min")).reset_index()
+             .sort_values(["n", "best", "sender"], ascending=[False, True, True], kind="mergesort"))
+    senders = order["sender"].head(max_senders).tolist()
+    g = mine.pivot_table(index="receiver", columns="sender", values="hedges_g", aggfunc="first")
+    fdr = mine.pivot_table(index="receiver", columns="sender", values="fdr", aggfunc="first")
+    return g.reindex(index=receivers, columns=senders), fdr.reindex(index=receivers, columns=senders)
+
+
+def unsupported_mask(tested: pd.DataFrame, axis: str, index: pd.Index, columns: pd.Index) -> np.ndarray:
+    """True where a pair changed without its receiver's response moving with it (receiver x sender)."""
+    if "supported" not in tested.columns:
+        return np.zeros((len(index), len(columns)), dtype=bool)
+    mine = tested[tested["axis"] == axis].assign(unsupported=lambda f: f["supported"].astype(str) != "yes")
+    wide = mine.pivot_table(index="receiver", columns="sender", values="unsupported", aggfunc="first")
+    return wide.reindex(index=index, columns=columns).fillna(False).to_numpy(dtype=bool)
+
+
+def network_figure(network: pd.DataFrame, alpha: float, synthetic: bool, title: str,
+                   axes_per_contrast: int = 4) -> plt.Figure:
+    """Per contrast, the changed sender -> receiver pairs of its top axes: one receiver x sender
+    heatmap of Hedges' g per axis (stars: BH-FDR; grey: pair not tested), receivers limited to
+    those with a changed pair, laid out in inches so the figure stays readable on an A4 page."""
+    tested = network[network["status"] == "tested"].astype({"sender": str, "receiver": str,
+                                                             "tissue": str})
+    groups = tested[["contrast", "tissue"]].drop_duplicates().sort_values(
+        ["contrast", "tissue"], kind="mergesort").itertuples(index=False, name=None)
+    rows = []
+    for contrast, tissue in groups:
+        mine = tested[(tested["contrast"] == contrast) & (tested["tissue"] == tissue)]
+        axes = top_changed_axes(mine, alpha, axes_per_contrast)
+        hits = mine[(mine["fdr"] < alpha) & mine["axis"].isin(axes)]
+        receivers = sorted(hits["receiver"].unique())
+        panels = [(a, g, fdr, unsupported_mask(mine, a, g.index, g.columns))
+                  for a, (g, fdr) in ((a, pair_change_matrices(mine, a, receivers, alpha)) for a in axes)]
+        label = (f"{contrast.replace('_vs_', ' vs ')} ({tissue}): {int((mine['fdr'] < alpha).sum())} "
+                 f"of {len(mine)} pairs changed" + ("" if panels else f", none at BH-FDR < {alpha}"))
+        rows.append((label, receivers, panels))
+    if not rows:
         fig, ax = plt.subplots(figsize=(6, 3))
-        empty_panel(ax, "no ligand/receptor pair passes the expression filter")
+        empty_panel(ax, "no interaction could be tested")
         return finish(fig, title, synthetic)
-    types = sorted(nodes["cell_type"].astype(str).unique())
-    layout = _circle(types)
-    share = nodes.drop_duplicates(["sample_id", "cell_type"]).assign(
-        cell_type=lambda f: f["cell_type"].astype(str))
-    share["fraction"] = share["n_cells"] / share.groupby("sample_id")["n_cells"].transform("sum")
-    vmax = float(strength["strength"].max()) or 1.0
-    n_cols = min(3, len(panels))
-    n_rows = -(-len(panels) // n_cols)
-    fig, grid = plt.subplots(n_rows, n_cols, squeeze=False, figsize=(4.4 * n_cols, 0.9 + 4.3 * n_rows))
-    for ax in grid.ravel()[len(panels):]:
-        ax.set_visible(False)
-    cmap = plt.get_cmap(LEVEL_CMAP)
-    for ax, (tissue, disease) in zip(grid.ravel(), panels, strict=False):
-        edges = strength[(strength["tissue"] == tissue) & (strength["disease"] == disease)].sort_values(
-            ["strength", "sender", "receiver"], ascending=[False, True, True],
-            kind="mergesort").head(top_edges)
-        for edge in edges.itertuples(index=False):
-            level = edge.strength / vmax
-            _arrow(ax, layout[edge.sender], layout[edge.receiver], 0.5 + 3.5 * level,
-                   cmap(0.15 + 0.8 * level))
-        sizes = share[(share["disease"].astype(str) == disease) & (share["tissue"].astype(str) == tissue)
-                      ].groupby("cell_type")["fraction"].mean().to_dict()
-        _draw_nodes(ax, layout, sizes)
-        n_pairs = int(((strength["tissue"] == tissue) & (strength["disease"] == disease)).sum())
-        ax.set_title(f"{disease} ({tissue}): top {len(edges)} of {n_pairs} pairs", fontsize=9)
-    return finish(fig, f"{title}\nedge width and colour: summed donor-mean interaction score over "
-                        "axes; node size: mean cell fraction", synthetic)
+    changed = tested[tested["fdr"] < alpha]
+    limit = float(changed["hedges_g"].abs().max()) if len(changed) else 1.0
+    # Layout in inches: heading, panel titles, receiver rows, rotated sender labels, per contrast.
+    cell, gap, left, labels_below, header = 0.19, 0.3, 1.35, 0.95, 0.95
+    sizes = [0.3 + (0.25 + cell * len(receivers) + labels_below if panels else 0.1)
+             for _, receivers, panels in rows]
+    width, height = 8.27, header + sum(sizes) + 0.75
+    fig = plt.figure(figsize=(width, height))
+    cmap = plt.get_cmap(EFFECT_CMAP).with_extremes(bad=NOT_TESTED_COLOUR)
+    image, top = None, height - header
+    for (label, receivers, panels), size in zip(rows, sizes, strict=True):
+        fig.text(0.02, (top - 0.2) / height, label, fontsize=8.5, fontweight="bold", va="center")
+        x = left
+        bottom = top - 0.3 - 0.25 - cell * len(receivers)
+        for j, (axis, g, fdr, unsupported) in enumerate(panels):
+            panel_width = cell * 1.45 * max(1, g.shape[1])
+            ax = fig.add_axes((x / width, bottom / height, panel_width / width,
+                               cell * len(receivers) / height))
+            image = ax.imshow(g.to_numpy(dtype=float), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto",
+                              interpolation="nearest")
+            for (r, c), q in np.ndenumerate(fdr.to_numpy(dtype=float)):
+                mark = significance_mark(q, alpha)
+                if mark and unsupported[r, c]:
+                    # Changed, but the receiver's response did not move with it: an open ring, so
+                    # a fan-out from one changed ligand does not read as so many signals.
+                    ax.scatter([c], [r], s=16, facecolors="none", edgecolors="#222222", linewidths=0.7)
+                elif mark:
+                    ax.text(c, r, mark, ha="center", va="center", fontsize=6)
+            ax.set_xticks(range(g.shape[1]), list(g.columns), rotation=90, fontsize=6.5)
+            ax.set_yticks(range(len(receivers)), receivers if j == 0 else [], fontsize=6.5)
+            ax.set_title(f"{axis} ({int((fdr.to_numpy(dtype=float) < alpha).sum())})", fontsize=8,
+                         pad=3)
+            ax.tick_params(length=0)
+            x += panel_width + gap
+        top -= size
+    if image is not None:
+        bar = fig.add_axes((0.3, 0.3 / height, 0.4, 0.1 / height))
+        fig.colorbar(image, cax=bar, orientation="horizontal",
+                     label="Hedges' g of the interaction score, case vs reference")
+    stamp = 0.28 if synthetic else 0.05
+    fig.suptitle(f"{title}\ncolumns: senders; rows: receivers with a changed pair; "
+                 f"* BH-FDR < {alpha} with the receiver's response moving with it; "
+                 f"\u25cb changed without that support; grey: pair not tested", y=1 - stamp / height,
+                 va="top")
+    if synthetic:
+        mark_synthetic(fig)
+    return fig
 
 
 def differential_network_figure(network: pd.DataFrame, alpha: float, top_edges: int, synthetic: bool,
@@ -216,7 +273,9 @@ def differential_network_figure(network: pd.DataFrame, alpha: float, top_edges: 
             shown += 1
             best = group.iloc[0]
             colour = UP_COLOUR if best["effect"] > 0 else DOWN_COLOUR
-            _arrow(ax, layout[sender], layout[receiver], 0.8 + 3.2 * abs(best["hedges_g"]) / gmax, colour)
+            supported = "supported" not in group or (group["supported"].astype(str) == "yes").any()
+            _arrow(ax, layout[sender], layout[receiver], 0.8 + 3.2 * abs(best["hedges_g"]) / gmax, colour,
+                   alpha=0.8 if supported else 0.35, style="-" if supported else "--")
             (x0, y0), (x1, y1) = layout[sender], layout[receiver]
             tags = ", ".join(f"{a}{UP_ARROW if e > 0 else DOWN_ARROW}"
                              for a, e in zip(group["axis"], group["effect"], strict=True))
@@ -233,7 +292,9 @@ def differential_network_figure(network: pd.DataFrame, alpha: float, top_edges: 
         if hits.empty:
             ax.text(0, 0, f"no change at BH-FDR < {alpha}", ha="center", va="center", fontsize=8,
                     color=NEUTRAL_COLOUR)
-    handles = [Patch(color=UP_COLOUR, label="up in disease"), Patch(color=DOWN_COLOUR, label="down")]
-    fig.legend(handles=handles, loc="lower center", ncol=2, frameon=False)
+    handles = [Patch(color=UP_COLOUR, label="up in disease"), Patch(color=DOWN_COLOUR, label="down"),
+               Line2D([], [], color=NEUTRAL_COLOUR, linestyle="--",
+                      label="no receiver response behind it")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
     return finish(fig, f"{title}\nedges: interactions with BH-FDR < {alpha} (width: |Hedges' g|; "
                         "labels: axes)", synthetic)

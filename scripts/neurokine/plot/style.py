@@ -28,6 +28,11 @@ OUTCOME_COLOURS = {
     "beneficial": "#1a9850", "harmful": "#d73027", "failed": "#fdae61", "mixed": "#fee08b",
     "withdrawn": "#969696", "untested": "#f0f0f0", "none": "#ffffff",
 }
+#: Evidence verdict -> colour (neurokine.stats.verdict).
+VERDICT_COLOURS = {
+    "supported": "#1a9850", "contradicted": "#d73027", "partial": "#fee08b", "no_change": "#f7f7f7",
+    "not_testable": "#bdbdbd",
+}
 #: Colour per disease group (others get a stable grey).
 GROUP_COLOURS = {
     "control": "#7f7f7f", "MS": "#1f77b4", "NMOSD": "#ff7f0e", "neurosarcoidosis": "#2ca02c",

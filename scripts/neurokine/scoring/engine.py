@@ -54,11 +54,12 @@ def iter_scores(rows: RowSource, plan: ScoringPlan) -> Iterator[
 
 def score_cells(matrix: sp.spmatrix | np.ndarray, var_names: Sequence[str], gene_sets: GeneSets, *,
                 method: str = "mean", ctrl_size: int = 50, n_bins: int = 25, random_state: int = 0,
+                control_pool: str = "scanpy",
                 min_coverage: float = 0.0, max_rank: int = 1500, chunk_nnz: int = CHUNK_NNZ,
                 threads: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score all gene sets per cell of an in-memory matrix; return scores and coverage."""
     kernels.set_threads(threads)
-    params = ScoringParams(method=method, ctrl_size=ctrl_size, n_bins=n_bins,
+    params = ScoringParams(method=method, ctrl_size=ctrl_size, n_bins=n_bins, control_pool=control_pool,
                            random_state=random_state, min_coverage=min_coverage,
                            max_rank=max_rank, n_null=0, chunk_nnz=chunk_nnz)
     rows = MemoryRows(matrix)

@@ -17,6 +17,7 @@ class ScoringParams:
     method: str = "mean"
     ctrl_size: int = 50
     n_bins: int = 25
+    control_pool: str = "scanpy"
     random_state: int = 0
     min_coverage: float = 0.0
     max_rank: int = 1500
@@ -28,6 +29,7 @@ class ScoringParams:
         """The run's parameters from the scoring settings, every value as the validated config
         gives it (a silent fallback once scored no nulls where the schema promises 20)."""
         return cls(method=scoring.method, ctrl_size=scoring.ctrl_size, n_bins=scoring.n_bins,
-                   random_state=seed, min_coverage=scoring.min_gene_coverage,
+                   control_pool=scoring.control_pool, random_state=seed,
+                   min_coverage=scoring.min_gene_coverage,
                    max_rank=scoring.ucell_max_rank, n_null=scoring.n_null,
                    chunk_nnz=scoring.chunk_nnz)

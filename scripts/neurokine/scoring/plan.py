@@ -146,11 +146,14 @@ def build_plan(gene_sets: GeneSets, var_names: pd.Index, stats: GeneStats,
     """Turn signatures into the method's weight matrix (skipped sets say why) and null sets."""
     method = get_method(params.method)
     var_names = pd.Index(var_names)
-    context = PlanContext(var_names, stats, ExpressionBins(stats.means, var_names, params.n_bins),
-                          params, method.universe(stats))
     position = {g: i for i, g in enumerate(var_names)}
+    signatures = normalize_signatures(gene_sets)
+    listed = np.zeros(len(var_names), dtype=bool)
+    listed[[position[g] for weights in signatures.values() for g in weights if g in position]] = True
+    context = PlanContext(var_names, stats, ExpressionBins(stats.means, var_names, params.n_bins),
+                          params, method.universe(stats), listed)
     kept, coverage, null_rows, columns = [], [], [], SignatureColumns()
-    for name, weights in normalize_signatures(gene_sets).items():
+    for name, weights in signatures.items():
         record, genes, values, controls = _assess(name, weights, method, context, position)
         coverage.append(record)
         if record["status"] != "scored":

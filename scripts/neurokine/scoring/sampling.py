@@ -29,17 +29,20 @@ class ExpressionBins:
 
 
 def control_positions(genes: np.ndarray, bins: ExpressionBins, ctrl_size: int,
-                      random_state: int) -> np.ndarray:
+                      random_state: int, excluded: np.ndarray | None = None) -> np.ndarray:
     """Control genes for a set, drawn exactly as scanpy 1.11 draws them (sorted positions).
 
     scanpy seeds numpy's global RandomState, then per bin of the set's genes (ascending) lets
     pandas sample `ctrl_size` of the bin's genes in variable order, i.e. `choice` without
-    replacement; set genes are removed after sampling. This replays the same draws.
+    replacement; set genes are removed after sampling. This replays the same draws. `excluded`
+    (bool per gene) leaves genes out of every bin before the draw (other signatures' genes).
     """
     rng = np.random.RandomState(random_state)
     chosen: set[int] = set()
     for cut in np.unique(bins.code[genes]):
         candidates = bins.members[cut]
+        if excluded is not None:
+            candidates = candidates[~excluded[candidates]]
         if ctrl_size < len(candidates):
             candidates = candidates[rng.choice(len(candidates), size=ctrl_size, replace=False)]
         chosen.update(candidates.tolist())

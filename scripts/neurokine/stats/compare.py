@@ -292,6 +292,62 @@ def _not_tested(base: dict, features: Sequence[str], reason: str, feature_col: s
     return [{**base, feature_col: f, "status": "not_tested", "reason": reason} for f in features]
 
 
+def family_priors(fits: Sequence, families: Sequence[np.ndarray], moderate: bool
+                  ) -> tuple[dict[str, object], dict[str, float]]:
+    """One empirical-Bayes variance prior per family (over all its strata and features) and each
+    family's pooled residual df, the cap of the moderated df (as limma)."""
+    from neurokine.stats import models
+
+    pooled: dict[str, list[tuple[np.ndarray, float]]] = {}
+    for fit, fam in zip(fits, families, strict=True):
+        for key in np.unique(fam):
+            pooled.setdefault(str(key), []).append((fit.sigma2[fam == key], float(fit.df)))
+    priors, caps = {}, {}
+    for key, parts in pooled.items():
+        variances = np.concatenate([v for v, _ in parts])
+        dfs = np.concatenate([np.full(v.size, d) for v, d in parts])
+        priors[key] = models.fit_f_dist(variances, dfs) if moderate else models.Prior.none()
+        caps[key] = float(dfs.sum())
+    return priors, caps
+
+
+def _stratum_checks(s: Stratum, fit, settings: TestSettings, seed_keys: Callable[[dict], Sequence[str]]
+                    ) -> tuple[object, np.ndarray, np.ndarray, bool, str]:
+    """A stratum's exact permutation test, bootstrap-t interval and cautions (model-free checks)."""
+    from neurokine.stats import models
+
+    small_arm = min(s.base["n_donors_case"], s.base["n_donors_reference"])
+    seed = sub_seed(settings.seed, *seed_keys(s.base))
+    perm = None
+    if settings.permutations and small_arm <= settings.permutation_max_arm:
+        perm = (models.sign_flip_test(s.values, settings.max_permutations, seed) if s.paired else
+                models.permutation_test(s.design, s.values, s.coef, s.is_case,
+                                       settings.max_permutations, seed))
+    # The bootstrap-t interval is studentized by each resample's own SE (no prior), so it is
+    # a check that does not rely on the empirical-Bayes model (see models.bootstrap_t_interval).
+    if settings.n_boot > 0:
+        boot_low, boot_high = models.bootstrap_t_interval(
+            s.design, s.values, s.coef, s.resample, models.Prior.none(), settings.n_boot, seed)
+    else:
+        boot_low = boot_high = np.full(len(s.features), np.nan)
+    # With fewer than 3 donors in an arm the residual df is 0-1, so a model p-value would rest
+    # on the prior borrowed from other tests alone. The reported p is then the exact
+    # permutation p-value, which cannot be small (2 paired donors: at least 0.5); the model's
+    # p stays visible in p_value_model.
+    too_few = small_arm < MIN_MODEL_DONORS and perm is not None
+    caution = ""
+    if too_few:
+        caution = (f"caution: {small_arm} donors per arm, so no p-value can be small: p_value is "
+                   f"the exact permutation p-value (floor {perm.floor:.3g}); the model p-value "
+                   "(p_value_model) would rest only on the prior borrowed from other tests; "
+                   "no bootstrap interval is computed")
+    if fit.df < models.MIN_EFFECT_DF:
+        factor = 1.0 - 3.0 / (4.0 * fit.df - 1.0) if fit.df > 0 else float("nan")
+        caution = "; ".join(filter(None, [caution, models.NO_STANDARDIZED_EFFECT.format(
+            df=fit.df, factor=factor)]))
+    return perm, boot_low, boot_high, too_few, caution
+
+
 def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], settings: TestSettings,
               feature_col: str, seed_keys: Callable[[dict], Sequence[str]]) -> list[dict]:
     """Moderated linear-model tests for every stratum, with permutation and bootstrap checks."""
@@ -299,56 +355,16 @@ def run_tests(strata: Sequence[Stratum], family: Callable[[dict, str], str], set
     # this module's config checks at parse time, which every cluster job repeats.
     from neurokine.stats import models
 
-    fits: list[models.LinearFit | None] = []
-    pooled: dict[str, list[tuple[np.ndarray, int]]] = {}
-    for s in strata:
-        fit = models.fit_linear(s.design, s.values)
-        fits.append(fit)
-        fam = np.array([family(s.base, f) for f in s.features])
-        for key in np.unique(fam):
-            pooled.setdefault(key, []).append((fit.sigma2[fam == key], fit.df))
-    priors, caps = {}, {}
-    for key, parts in pooled.items():
-        variances = np.concatenate([v for v, _ in parts])
-        dfs = np.concatenate([np.full(v.size, d) for v, d in parts])
-        priors[key] = models.fit_f_dist(variances, dfs) if settings.moderate else models.Prior.none()
-        caps[key] = float(dfs.sum())
+    fits = [models.fit_linear(s.design, s.values) for s in strata]
+    families = [np.array([family(s.base, f) for f in s.features]) for s in strata]
+    priors, caps = family_priors(fits, families, settings.moderate)
 
     rows: list[dict] = []
-    for s, fit in zip(strata, fits, strict=True):
-        fam = np.array([family(s.base, f) for f in s.features])
-        small_arm = min(s.base["n_donors_case"], s.base["n_donors_reference"])
-        seed = sub_seed(settings.seed, *seed_keys(s.base))
-        perm = None
-        if settings.permutations and small_arm <= settings.permutation_max_arm:
-            perm = (models.sign_flip_test(s.values, settings.max_permutations, seed) if s.paired else
-                    models.permutation_test(s.design, s.values, s.coef, s.is_case,
-                                           settings.max_permutations, seed))
-        # The bootstrap-t interval is studentized by each resample's own SE (no prior), so it is
-        # a check that does not rely on the empirical-Bayes model (see models.bootstrap_t_interval).
-        if settings.n_boot > 0:
-            boot_low, boot_high = models.bootstrap_t_interval(
-                s.design, s.values, s.coef, s.resample, models.Prior.none(), settings.n_boot, seed)
-        else:
-            boot_low = boot_high = np.full(len(s.features), np.nan)
-        # With fewer than 3 donors in an arm the residual df is 0-1, so a model p-value would rest
-        # on the prior borrowed from other tests alone. The reported p is then the exact
-        # permutation p-value, which cannot be small (2 paired donors: at least 0.5); the model's
-        # p stays visible in p_value_model.
-        too_few = small_arm < MIN_MODEL_DONORS and perm is not None
-        caution = ""
-        if too_few:
-            caution = (f"caution: {small_arm} donors per arm, so no p-value can be small: p_value is "
-                       f"the exact permutation p-value (floor {perm.floor:.3g}); the model p-value "
-                       "(p_value_model) would rest only on the prior borrowed from other tests; "
-                       "no bootstrap interval is computed")
-        if fit.df < models.MIN_EFFECT_DF:
-            factor = 1.0 - 3.0 / (4.0 * fit.df - 1.0) if fit.df > 0 else float("nan")
-            caution = "; ".join(filter(None, [caution, models.NO_STANDARDIZED_EFFECT.format(
-                df=fit.df, factor=factor)]))
+    for s, fit, fam in zip(strata, fits, families, strict=True):
+        perm, boot_low, boot_high, too_few, caution = _stratum_checks(s, fit, settings, seed_keys)
         for key in np.unique(fam):
             cols = np.flatnonzero(fam == key)
-            prior = priors[key]
+            prior = priors[str(key)]
             estimate = fit.beta[s.coef, cols]
             sigma2 = fit.sigma2[cols]
             mod = models.moderated_t(estimate, fit.unscaled[s.coef, s.coef], sigma2, fit.df, prior,
@@ -496,3 +512,12 @@ def effect_direction_by_donor(donor_scores: pd.DataFrame, contrast: Contrast,
                               columns="disease", values=value, observed=True).dropna()
     wide["difference"] = wide[contrast.case] - wide[contrast.reference]
     return wide.reset_index()[["donor_id", "tissue", "cell_type", "signature", "difference"]]
+
+
+def change_state(status: object, fdr: float, effect: float, alpha: float) -> str:
+    """'up', 'down', 'none' (tested, not significant) or 'not_testable' for one test."""
+    if status != "tested" or not np.isfinite(effect):
+        return "not_testable"
+    if not (np.isfinite(fdr) and fdr < alpha):
+        return "none"
+    return "up" if effect > 0 else "down"

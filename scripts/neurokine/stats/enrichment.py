@@ -32,7 +32,7 @@ ENRICHMENT_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "cell_type", "gene_set", "resource",
     "axis", "status", "reason", "n_donors_case", "n_donors_reference", "n_genes_ranked",
     "set_size", "n_genes_in_ranking", "es", "nes", "nom_p_value", "fdr", "fdr_family",
-    "lead_genes", "ranking", "permutations",
+    "lead_genes", "ranking", "permutations", "p_floor",
 ]
 
 RANKING = "moderated t of log-CPM (pseudobulk per donor, variances moderated across genes)"
@@ -138,6 +138,11 @@ def gene_rankings(pb: ad.AnnData, contrast: Contrast, *, covariates: Sequence[st
     return rankings, skipped
 
 
+def permutation_floor(permutations: int) -> float:
+    """The smallest p-value B gene permutations can support: 1 / (B + 1)."""
+    return 1.0 / (permutations + 1)
+
+
 def prerank(ranking: pd.Series, gene_sets: Mapping[str, tuple[str, str, list[str]]], *,
             permutations: int, seed: int, min_size: int, max_size: int) -> tuple[pd.DataFrame, list[dict]]:
     """gseapy.prerank on one ranking; sets outside the size limits become not-tested rows."""
@@ -161,8 +166,14 @@ def prerank(ranking: pd.Series, gene_sets: Mapping[str, tuple[str, str, list[str
     result = gseapy.prerank(rnk=ranking, gene_sets=usable, outdir=None, permutation_num=permutations,
                             seed=seed, min_size=min_size, max_size=max_size, threads=1, no_plot=True,
                             verbose=False).res2d
-    scores = {r["Term"]: {"es": float(r["ES"]), "nes": float(r["NES"]), "nom_p_value": float(r["NOM p-val"]),
-                          "fdr": float(r["FDR q-val"]), "lead_genes": str(r["Lead_genes"])}
+    # A permutation p-value cannot be 0: with B permutations none of which reaches the observed
+    # score it is below 1/(B + 1) (Phipson & Smyth 2010), so p and FDR are floored there and the
+    # floor is reported beside them.
+    floor = permutation_floor(permutations)
+    scores = {r["Term"]: {"es": float(r["ES"]), "nes": float(r["NES"]),
+                          "nom_p_value": max(float(r["NOM p-val"]), floor),
+                          "fdr": max(float(r["FDR q-val"]), floor), "lead_genes": str(r["Lead_genes"]),
+                          "p_floor": floor}
               for r in result.to_dict("records")}
     out = [{**row, **scores.get(row["gene_set"], {})} for row in rows]
     return pd.DataFrame(out), list(usable)

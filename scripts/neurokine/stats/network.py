@@ -9,6 +9,12 @@ expression, so it is zero when either side is silent and keeps the units of expr
 
 Disease-versus-reference changes are tested on these per-donor interaction scores with
 :func:`neurokine.stats.compare.compare_groups`: the donor is the unit, never the cell.
+
+A cell type is a *sender* when it detects the ligand in enough cells in either arm of the
+contrast, so a cytokine induced by the disease (or a stimulation) is seen; a *receiver* needs its
+receptor complex (every subunit) in enough cells. Each tested edge then carries the receiver's
+response layer (joint activity, or the response module) and whether that response moves with
+the edge: an edge without a receiver response behind it is kept but marked unsupported.
 """
 
 from __future__ import annotations
@@ -37,9 +43,12 @@ NODE_COLUMNS = [
 NETWORK_COLUMNS = [
     "dataset_id", "contrast", "case", "reference", "tissue", "axis", "sender", "receiver",
     "status", "reason", "n_donors_case", "n_donors_reference", "ligand_fraction",
-    "receptor_fraction", "ligand_mean_case", "ligand_mean_reference", "receptor_mean_case",
-    "receptor_mean_reference", "mean_case", "mean_reference", "effect", "ci_low", "ci_high",
-    "boot_ci_low", "boot_ci_high", "hedges_g", "p_value", "fdr", "fdr_family",
+    "ligand_fraction_case", "ligand_fraction_reference", "receptor_fraction", "ligand_mean_case",
+    "ligand_mean_reference", "receptor_mean_case", "receptor_mean_reference", "mean_case",
+    "mean_reference", "effect", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high", "hedges_g",
+    "p_value", "fdr", "fdr_family", "perm_p_value", "perm_p_floor", "test",
+    "receiver_response_state", "receiver_response_fdr", "receiver_response_source",
+    "response_support", "supported",
 ]
 
 EVIDENCE_COLUMNS = [
@@ -49,6 +58,9 @@ EVIDENCE_COLUMNS = [
     "n_candidate_senders", "senders_changed", "top_sender", "top_sender_effect",
     "top_sender_fdr", "sender_identified", "directions_agree", "n_evidence", "evidence",
 ]
+
+#: Sender rules of candidate_pairs: the larger arm's ligand detection, or the mean over both arms.
+SENDER_RULES = ("either_arm", "pooled")
 
 #: Joins sender and receiver into one compare-stage stratum label; a control character cannot
 #: occur in a cell-type label read from a TSV, so the pair is recovered without ambiguity.
@@ -80,8 +92,13 @@ def complex_score(values: pd.DataFrame, complexes: Sequence[Sequence[str]]) -> n
 
 
 def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequence[Axis],
-                source: str = "gene_detection.tsv") -> pd.DataFrame:
-    """Sender (ligand) and receiver (receptor) scores per sample x cell type x axis."""
+                source: str = "gene_detection.tsv", complexes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Sender (ligand) and receiver (receptor) scores per sample x cell type x axis.
+
+    With `complexes` (receptor_detection.tsv) the ligand and receptor fractions are the cells that
+    express every subunit of a complex themselves, not the scarcest subunit's fraction: two
+    cells each carrying one chain of a receptor are not a receiver.
+    """
     _require(detection, DETECTION_COLUMNS, source)
     _require(cell_counts, COUNT_COLUMNS, "cell_counts.tsv")
     detection = detection.astype({"sample_id": str, "cell_type": str, "gene": str})
@@ -101,6 +118,8 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
             "receptor_fraction": complex_score(fraction, axis.receptor_complexes),
         }))
     nodes = pd.concat(frames, ignore_index=True)
+    if complexes is not None:
+        nodes = _co_expression(nodes, complexes)
     meta_columns = [*COUNT_COLUMNS, *[c for c in COVARIATES if c in cell_counts.columns]]
     meta = cell_counts[meta_columns].astype({"sample_id": str, "cell_type": str})
     nodes = nodes.merge(meta, on=keys, how="inner", validate="many_to_one")
@@ -111,20 +130,52 @@ def node_scores(detection: pd.DataFrame, cell_counts: pd.DataFrame, axes: Sequen
             .reset_index(drop=True))
 
 
-def candidate_pairs(nodes: pd.DataFrame, min_ligand: float, min_receptor: float) -> pd.DataFrame:
-    """Sender/receiver pairs worth testing: the sender's ligand in >= min_ligand of its cells and
-    the receiver's receptor in >= min_receptor of its cells.
+def _co_expression(nodes: pd.DataFrame, complexes: pd.DataFrame) -> pd.DataFrame:
+    """Nodes with ligand/receptor fractions replaced by the fraction of cells with every subunit."""
+    _require(complexes, ("sample_id", "cell_type", "axis", "module", "fraction_all_subunits"),
+             "receptor_detection.tsv")
+    wide = complexes.astype({"sample_id": str, "cell_type": str, "axis": str}).pivot_table(
+        index=["sample_id", "cell_type", "axis"], columns="module", values="fraction_all_subunits",
+        aggfunc="first", observed=True)
+    for module in ("ligand", "receptor"):
+        if module not in wide.columns:
+            wide[module] = np.nan
+    wide = wide[["ligand", "receptor"]].rename(columns=lambda m: f"{m}_fraction").reset_index()
+    merged = nodes.drop(columns=["ligand_fraction", "receptor_fraction"]).merge(
+        wide, on=["sample_id", "cell_type", "axis"], how="left", validate="one_to_one")
+    return merged[nodes.columns]
 
-    Fractions are averaged over the given samples with equal weight per sample, whatever their
-    disease, so the filter cannot favour pairs that differ between the arms (independent
-    filtering). Returns one row per tissue x axis x sender x receiver with both fractions.
+
+def candidate_pairs(nodes: pd.DataFrame, contrast: Contrast, min_ligand: float,
+                    min_receptor: float, sender_rule: str = "either_arm") -> pd.DataFrame:
+    """Sender/receiver pairs worth testing in one contrast: the sender's ligand in >= min_ligand of
+    its cells in either arm, the receiver's receptor complex in >= min_receptor of its cells.
+
+    Fractions are means over samples, each sample weighted equally. The sender rule takes each
+    arm separately because a cytokine induced in one arm (CXCR3 ligands go from 1% to 93% of
+    monocytes after IFN-beta) averages below any threshold that excludes background; the
+    receptor rule pools both arms. `sender_rule='pooled'` averages the ligand over both arms too
+    (independent of the contrast; misses induced cytokines). Returns one row per tissue x axis x
+    sender x receiver with ligand_fraction (the one the rule used), ligand_fraction_case/_reference
+    and receptor_fraction.
     """
-    mean = nodes.groupby(["tissue", "axis", "cell_type"], observed=True, sort=True)[
-        ["ligand_fraction", "receptor_fraction"]].mean().reset_index()
-    senders = mean[mean["ligand_fraction"] >= min_ligand][
-        ["tissue", "axis", "cell_type", "ligand_fraction"]].rename(columns={"cell_type": "sender"})
-    receivers = mean[mean["receptor_fraction"] >= min_receptor][
-        ["tissue", "axis", "cell_type", "receptor_fraction"]].rename(columns={"cell_type": "receiver"})
+    if sender_rule not in SENDER_RULES:
+        raise ValueError(f"sender_rule must be one of {SENDER_RULES}, not {sender_rule!r}")
+    keys = ["tissue", "axis", "cell_type"]
+    frame = nodes.astype({"disease": str})
+    arms = {}
+    for arm, group in (("case", contrast.case), ("reference", contrast.reference)):
+        arms[arm] = frame[frame["disease"] == group].groupby(keys, observed=True, sort=True)[
+            "ligand_fraction"].mean().rename(f"ligand_fraction_{arm}")
+    ligand = pd.concat(arms.values(), axis=1).reset_index()
+    ligand["ligand_fraction"] = ligand[["ligand_fraction_case", "ligand_fraction_reference"]].max(axis=1)
+    if sender_rule == "pooled":
+        pooled = frame.groupby(keys, observed=True, sort=True)["ligand_fraction"].mean()
+        ligand["ligand_fraction"] = pooled.reindex(pd.MultiIndex.from_frame(ligand[keys])).to_numpy()
+    receptor = frame.groupby(keys, observed=True, sort=True)["receptor_fraction"].mean().reset_index()
+    senders = ligand[ligand["ligand_fraction"] >= min_ligand].rename(columns={"cell_type": "sender"})
+    receivers = receptor[receptor["receptor_fraction"] >= min_receptor].rename(
+        columns={"cell_type": "receiver"})
     return senders.merge(receivers, on=["tissue", "axis"], how="inner").sort_values(
         ["tissue", "axis", "sender", "receiver"], kind="mergesort").reset_index(drop=True)
 
@@ -175,7 +226,8 @@ def _arm_means(scores: pd.DataFrame, contrast: Contrast, min_cells: int) -> pd.D
 def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
                          covariates: Sequence[str], min_cells: int, min_donors: int, n_boot: int,
                          seed: int, min_ligand: float, min_receptor: float,
-                         max_permutations: int = 20000, permutation_max_arm: int = 8) -> pd.DataFrame:
+                         max_permutations: int = 20000, permutation_max_arm: int = 8,
+                         sender_rule: str = "either_arm") -> pd.DataFrame:
     """Test every candidate interaction of every contrast on donor-level scores (one tidy table).
 
     Each sender -> receiver pair is one stratum of :func:`compare.compare_groups` with one
@@ -188,7 +240,7 @@ def compare_interactions(nodes: pd.DataFrame, contrasts: Sequence[Contrast], *,
         arms = nodes[nodes["disease"].astype(str).isin([contrast.case, contrast.reference])]
         if arms.empty:
             continue
-        pairs = candidate_pairs(arms, min_ligand, min_receptor)
+        pairs = candidate_pairs(arms, contrast, min_ligand, min_receptor, sender_rule)
         if pairs.empty:
             continue
         scores = interaction_scores(arms, pairs)
@@ -243,9 +295,9 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
         if arms.empty:
             continue
         fractions = arms.groupby(["dataset_id", "tissue", "axis", "cell_type"], observed=True,
-                                 sort=True)[["ligand_fraction", "receptor_fraction"]].mean()
-        senders = fractions[fractions["ligand_fraction"] >= min_ligand].groupby(
-            level=["tissue", "axis"]).size()
+                                 sort=True)[["receptor_fraction"]].mean()
+        senders = candidate_pairs(arms, contrast, min_ligand, 0.0).groupby(
+            ["tissue", "axis"])["sender"].nunique()
         hits = significant[significant["contrast"] == contrast.name]
         for (dataset_id, tissue, axis, cell_type), row in fractions.iterrows():
             key = (contrast.name, tissue, axis, cell_type)
@@ -287,3 +339,4 @@ def evidence_agreement(nodes: pd.DataFrame, network: pd.DataFrame, tests: pd.Dat
     frame = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)
     return frame.sort_values(["contrast", "tissue", "axis", "cell_type"], kind="mergesort").reset_index(
         drop=True)
+

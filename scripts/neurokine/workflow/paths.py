@@ -62,11 +62,13 @@ META_ANALYSIS = "results/compare/meta/meta_analysis.tsv"
 NODE_SCORES = "results/network/{dataset}/node_scores.tsv"
 INTERACTION_TESTS = "results/network/{dataset}/interaction_tests.tsv"
 EVIDENCE = "results/network/{dataset}/evidence.tsv"
+VERDICTS = "results/network/{dataset}/verdicts.tsv"
 
 # --- figures and report
 DATASET_FIGURE = "results/figures/{dataset}/{stem}.{ext}"
 CROSS_DATASET_FIGURE = "results/figures/cross_dataset/{stem}.{ext}"
 THERAPY_TABLE = "results/figures/cross_dataset/therapy_panel.tsv"
+FINDING_GENES = "results/report/{dataset}/finding_genes.tsv"
 REPORT = "results/report/index.html"
 
 # --- bookkeeping of every rule

@@ -70,6 +70,8 @@ class PlanContext:
     params: ScoringParams
     #: genes the method scores over (bool per gene); signatures and nulls are drawn inside it
     universe: np.ndarray
+    #: genes of any signature being scored (bool per gene): never another set's control gene
+    signature_genes: np.ndarray | None = None
 
     @property
     def n_universe(self) -> int:

@@ -27,9 +27,11 @@ class MeanMethod(LinearMethod):
     name = "mean"
 
     def controls(self, genes: np.ndarray, context: PlanContext) -> np.ndarray:
-        """scanpy's control genes: up to ctrl_size per expression bin of the set's genes."""
+        """scanpy's control genes: up to ctrl_size per expression bin of the set's genes, from
+        the bins without any scored signature's genes when control_pool is 'background'."""
         params = context.params
-        return control_positions(genes, context.bins, params.ctrl_size, params.random_state)
+        excluded = context.signature_genes if params.control_pool == "background" else None
+        return control_positions(genes, context.bins, params.ctrl_size, params.random_state, excluded)
 
     def skip_reason(self, genes: np.ndarray, values: np.ndarray, controls: np.ndarray,
                     context: PlanContext) -> str:

@@ -1,0 +1,251 @@
+"""False discoveries across simulated cohorts, per scoring method (issue 15; a benchmark, not a test).
+
+Each cohort comes from the project's simulator with its own seed and its own planted set, drawn at
+random from the axes, modules and cell types the simulator accepts (two diseases against
+controls). Every third cohort carries very strong programs (log2 fold change 4-5); every cohort
+thins one random group's counts (binomial, p = 0.6), a 40% library-size difference between groups.
+Each cohort goes through the workflow's own code (QC, normalization, scoring, donor aggregation,
+the donor-level compare stage with the default config's settings), once per scoring method, on the
+same cells. Reported per method:
+
+* mean false discovery proportion at BH-FDR 0.05 (FDP = false / significant, 0 when nothing is
+  significant) and recall of the planted effects (significant, right sign);
+* where false positives sit: beside a strong program (same contrast and cell type as a planted
+  effect with log2 fold change >= 4) or elsewhere, with a one-sided Fisher exact test of whether
+  null tests beside strong programs are more often significant than the other null tests
+  (pooled over cohorts);
+* a leakage split: a false positive on a module sharing genes with a planted module is counted
+  apart (the module genes did move; the axis did not).
+
+    flock /tmp/neurokine-heavy.lock python benchmarks/fdr_check.py [--cohorts 9]
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats as sps
+
+from neurokine.curated.axes import MODULES, gene_sets, load_axes
+from neurokine.curated.cell_types import load_cell_types
+from neurokine.io import prepare
+from neurokine.scoring import aggregate
+from neurokine.scoring.engine import score_cells
+from neurokine.seeds import sub_rng
+from neurokine.settings import Contrast, Settings
+from neurokine.stats import compare, pseudobulk
+from neurokine.validation import evaluation
+from neurokine.validation.simulate import (
+    CSF_COMPOSITION,
+    PlantedEffect,
+    exclusive_module_genes,
+    planted_truth,
+    simulate_cohort,
+)
+from neurokine.workflow.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+ALPHA = 0.05
+GROUPS = ("control", "MS", "NMOSD")
+#: (label, scoring method, control pool): the methods compared side by side on the same cells.
+METHODS = (("mean", "mean", "background"), ("mean_scanpy_controls", "mean", "scanpy"),
+           ("weighted", "weighted", "scanpy"), ("ucell", "ucell", "scanpy"),
+           ("pseudobulk", "pseudobulk", ""), ("mean_equalized", "mean", "background"),
+           ("ucell_equalized", "ucell", "scanpy"))
+STRONG = 4.0
+#: Every false positive of the run (written beside --out for inspection).
+FALSE_POSITIVES: list[pd.DataFrame] = []
+#: Fraction of its counts the thinned group keeps (--thinning).
+THINNING = 0.6
+
+
+def planted_set(axes, rng: np.random.Generator, strong: bool, n_effects: int) -> list[PlantedEffect]:
+    """Random distinct (disease, axis, module, cell type) effects, all up, strong or moderate."""
+    effects, seen = [], set()
+    while len(effects) < n_effects:
+        key = (str(rng.choice(GROUPS[1:])), str(rng.choice([a.id for a in axes])),
+               str(rng.choice(MODULES)), str(rng.choice(list(CSF_COMPOSITION))))
+        if key in seen or not exclusive_module_genes(axes, key[1], key[2]):  # the simulator refuses
+            continue
+        seen.add(key)
+        size = rng.uniform(STRONG, 5.0) if strong else rng.uniform(1.5, 3.0)
+        effects.append(PlantedEffect(*key, log2_fold_change=round(float(size), 2)))
+    return effects
+
+
+def thin_group(adata, group: str, fraction: float, rng: np.random.Generator):
+    """Binomially thin the counts of one group's cells: a library-size difference between groups."""
+    counts = sp.csr_matrix(adata.X, copy=True)
+    rows = np.flatnonzero(adata.obs["disease"].astype(str).to_numpy() == group)
+    lengths = np.diff(counts.indptr)
+    member = np.repeat(np.isin(np.arange(counts.shape[0]), rows), lengths)
+    counts.data[member] = rng.binomial(counts.data[member].astype(np.int64), fraction)
+    counts.eliminate_zeros()
+    adata.X = counts.astype(np.int32)
+    return adata
+
+
+def equalize_depth(adata, rng: np.random.Generator):
+    """Thin every sample's counts to the smallest sample median library size (binomial)."""
+    counts = sp.csr_matrix(adata.X, copy=True)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    samples = adata.obs["sample_id"].astype(str).to_numpy()
+    medians = pd.Series(totals).groupby(samples).median()
+    keep = (medians.min() / medians).reindex(samples).to_numpy()
+    counts.data = rng.binomial(counts.data.astype(np.int64), np.repeat(keep, np.diff(counts.indptr)))
+    counts.eliminate_zeros()
+    out = adata.copy()
+    out.X = counts.astype(np.int32)
+    return out
+
+
+def shares_genes(axes, truth: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(axis, module, cell type) of modules sharing a gene with a planted module in that cell type."""
+    by_id = {a.id: a for a in axes}
+    out = set()
+    for effect in truth.itertuples(index=False):
+        moved = set(by_id[effect.axis].module_genes(effect.module))
+        for axis in axes:
+            for module in MODULES:
+                shared = moved & set(axis.module_genes(module))
+                if (axis.id, module) != (effect.axis, effect.module) and shared:
+                    out.add((axis.id, module, effect.cell_type))
+    return out
+
+
+def classify(tests: pd.DataFrame, truth: pd.DataFrame, leaky: set) -> pd.DataFrame:
+    """Null tests with flags: significant, beside a strong program, on a gene-sharing module."""
+    tested = tests[tests["status"] == "tested"].rename(columns={"case": "disease"})
+    planted = set(truth[evaluation.KEYS].itertuples(index=False, name=None))
+    keys = list(tested[evaluation.KEYS].itertuples(index=False, name=None))
+    null = tested[[k not in planted for k in keys]].copy()
+    strong = truth[truth["log2_fold_change"] >= STRONG]
+    beside = set(zip(strong["disease"], strong["cell_type"], strict=True))
+    null["significant"] = null["fdr"] < ALPHA
+    null["beside_strong"] = [(d, c) in beside
+                             for d, c in zip(null["disease"], null["cell_type"], strict=True)]
+    null["leakage"] = [(a, m, c) in leaky for a, m, c in zip(null["axis"], null["module"], null["cell_type"],
+                                                              strict=True)]
+    return null
+
+
+def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim: dict) -> list[dict]:
+    """One cohort: simulate, thin, prepare, then score/aggregate/compare with every method."""
+    rng = sub_rng(seed, f"fdr_check/{index}")
+    strong = index % 3 == 0
+    effects = planted_set(axes, rng, strong, n_effects=4)
+    adata = simulate_cohort(axes, cell_types, **sim, planted_effects=effects, seed=seed + index)
+    thinned = str(rng.choice(GROUPS))
+    adata = thin_group(adata, thinned, THINNING, rng)
+    prepared, _ = prepare.apply_qc(adata, settings.prepare)
+    prepared = prepare.normalize(prepared, settings.prepare.target_sum)
+    truth = planted_truth(effects, axes)
+    leaky = shares_genes(axes, truth)
+    contrasts = [Contrast(d, "control") for d in GROUPS[1:]]
+    options = compare.compare_options(settings.compare, seed)
+    equalized = prepare.normalize(equalize_depth(prepare.apply_qc(adata, settings.prepare)[0], rng),
+                                  settings.prepare.target_sum)
+    rows = []
+    for label, method, pool in METHODS:
+        if method == "pseudobulk":
+            scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(prepared), gene_sets(axes),
+                                                           settings.scoring.min_gene_coverage)
+            tests = compare.compare_groups(scores, coverage, contrasts, value="mean_score",
+                                           measure="pseudobulk_logcpm", **options)
+        else:
+            data = equalized if label.endswith("equalized") else prepared
+            scores, coverage = score_cells(data.X, data.var_names, gene_sets(axes), method=method,
+                                           control_pool=pool, random_state=seed,
+                                           min_coverage=settings.scoring.min_gene_coverage)
+            scores.index = data.obs_names
+            tests = compare.compare_groups(aggregate.mean_scores(data.obs, scores), coverage, contrasts,
+                                           **options)
+        summary = evaluation.recovery_summary(truth, tests, ALPHA)
+        null = classify(tests, truth, leaky)
+        FALSE_POSITIVES.append(null[null["significant"]].assign(cohort=index, method=label,
+                                                                 thinned_group=thinned))
+        significant = summary["n_significant"]
+        false = int(null["significant"].sum())
+        rows.append({
+            "cohort": index, "method": label, "strong": strong, "thinned_group": thinned,
+            "planted": "; ".join(f"{e.disease}/{e.axis}.{e.module}/{e.cell_type}/{e.log2_fold_change}"
+                                 for e in effects),
+            "n_planted": summary["n_planted"], "n_recovered": summary["n_recovered"],
+            "n_significant": significant, "n_false": false,
+            "fdp": false / significant if significant else 0.0,
+            "n_null": len(null), "n_null_beside_strong": int(null["beside_strong"].sum()),
+            "n_false_beside_strong": int((null["significant"] & null["beside_strong"]).sum()),
+            "n_false_leakage": int((null["significant"] & null["leakage"]).sum()),
+        })
+    return rows
+
+
+def beside_strong_test(frame: pd.DataFrame) -> dict:
+    """One-sided Fisher exact test: are null tests beside strong programs significant more often?"""
+    beside_false = int(frame["n_false_beside_strong"].sum())
+    beside_null = int(frame["n_null_beside_strong"].sum())
+    other_false = int(frame["n_false"].sum()) - beside_false
+    other_null = int(frame["n_null"].sum()) - beside_null
+    table = [[beside_false, beside_null - beside_false], [other_false, other_null - other_false]]
+    _, p = sps.fisher_exact(table, alternative="greater")
+    return {"false_beside_strong": beside_false, "null_beside_strong": beside_null,
+            "false_elsewhere": other_false, "null_elsewhere": other_null, "fisher_p_greater": float(p)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cohorts", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=20251205)
+    parser.add_argument("--out", type=Path, default=None, help="write the per-cohort table here (TSV)")
+    parser.add_argument("--thinning", type=float, default=0.6,
+                        help="fraction of counts one random group keeps (1 = no library-size difference)")
+    args = parser.parse_args()
+    global THINNING
+    THINNING = args.thinning
+    config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
+    settings = Settings.from_config(config)
+    axes = load_axes(REPO / "resources/signatures/axes")
+    cell_types = load_cell_types(REPO / "resources/cell_types.yaml")
+    demo = settings.simulation
+    sim = dict(groups=GROUPS, donors_per_group=demo.donors_per_group,
+               cells_per_donor=(demo.cells_per_donor_min, demo.cells_per_donor_max),
+               n_background_genes=demo.n_background_genes, mean_library_size=demo.mean_library_size,
+               dispersion=demo.dispersion, donor_sd=demo.donor_sd, donor_module_sd=demo.donor_module_sd,
+               composition_concentration=demo.composition_concentration,
+               low_quality_fraction=demo.low_quality_fraction)
+    started = time.perf_counter()
+    rows = []
+    for index in range(args.cohorts):
+        rows += run_cohort(index, args.seed, axes, cell_types, settings, sim)
+        print(f"cohort {index} done ({time.perf_counter() - started:.0f} s)", flush=True)
+    frame = pd.DataFrame(rows)
+    if args.out:
+        frame.to_csv(args.out, sep="\t", index=False)
+        pd.concat(FALSE_POSITIVES).to_csv(args.out.with_suffix(".false_positives.tsv"), sep="\t",
+                                          index=False)
+    summary = {}
+    for label, group in frame.groupby("method", sort=False):
+        summary[label] = {
+            "cohorts": len(group), "mean_fdp": round(float(group["fdp"].mean()), 4),
+            "max_fdp": round(float(group["fdp"].max()), 4),
+            "recall": round(float(group["n_recovered"].sum() / group["n_planted"].sum()), 4),
+            "recall_strong_cohorts": round(float(group.loc[group["strong"], "n_recovered"].sum()
+                                                 / group.loc[group["strong"], "n_planted"].sum()), 4),
+            "false_positives": int(group["n_false"].sum()),
+            "false_positives_leakage": int(group["n_false_leakage"].sum()),
+            "null_tests": int(group["n_null"].sum()), **beside_strong_test(group)}
+    print(frame.drop(columns="planted").to_string(index=False))
+    print(pd.DataFrame(summary).T.to_string())
+    print(json.dumps({"seconds": round(time.perf_counter() - started), "methods": summary}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

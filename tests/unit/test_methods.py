@@ -1,0 +1,48 @@
+"""The Methods text follows the tests that ran: a permutation-only run never claims a model or a
+bootstrap, a model run names both checks with their numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from conftest import demo_settings
+
+from neurokine.plot import methods
+from neurokine.stats import compare
+
+
+def results(test: str, n: int, *, boot: bool, perm: bool, design: str = "unpaired") -> pd.DataFrame:
+    return pd.DataFrame({
+        "status": "tested", "test": test, "design": design, "df_prior": 4.0,
+        "perm_p_value": 0.1 if perm else np.nan, "perm_p_floor": 0.5 if perm else np.nan,
+        "perm_method": "exact (4 labellings)" if perm else "not computed", "covariates": "sex",
+        "boot_ci_low": -1.0 if boot else np.nan, "boot_ci_high": 1.0 if boot else np.nan,
+    }, index=range(n))
+
+
+def test_a_permutation_only_run_says_so():
+    settings = demo_settings().compare
+    text = methods.tests_paragraph(results(compare.PERMUTATION_TEST_NAME, 5, boot=False, perm=True,
+                                           design="paired (within-donor differences)"), settings)
+    assert "5 donor-level tests were run: 5 paired comparisons" in text
+    assert "exact permutation p-value over every donor labelling" in text
+    assert "linear model of one value per donor" not in text
+    assert "No bootstrap interval was computed" in text and "bootstrap-t" not in text
+    assert "floor) was 0.5 to 0.5" in text
+
+
+def test_a_model_run_names_its_checks():
+    settings = demo_settings().compare
+    text = methods.tests_paragraph(results(compare.TEST_NAME, 7, boot=True, perm=False), settings)
+    assert "7 donor-level tests were run: 7 unpaired comparisons" in text
+    assert "moderated by empirical Bayes" in text and "bootstrap-t interval" in text
+    assert "No permutation p-value was computed" in text and "Covariates in the model: sex." in text
+
+
+def test_scoring_method_is_the_one_configured():
+    settings = demo_settings()
+    text = methods.scoring_paragraph(settings.scoring, settings.compare)
+    assert "score_genes" in text and f"{settings.scoring.ctrl_size} control genes" in text
+    ucell = methods.scoring_paragraph(type(settings.scoring)(**{**settings.scoring.__dict__,
+                                                                "method": "ucell"}), settings.compare)
+    assert "UCell" in ucell and "score_genes" not in ucell
