@@ -45,7 +45,8 @@ RULE_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 #: run on the submitting host.
 SHARD_RULES = {"simulate_shard", "qc_shard", "prepare_shard", "score_shard"}
 CLUSTER_RULES = {*SHARD_RULES, "gather_qc", "plan_scoring", "aggregate_shards",
-                 "compare_groups", "response_enrichment", "estimate_activities", "meta_analysis",
+                 "compare_groups", "response_enrichment", "estimate_activities", "finding_genes",
+                 "meta_analysis",
                  "build_network", "plot_figures", "plot_cross_dataset", "render_report"}
 
 
