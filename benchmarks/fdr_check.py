@@ -182,7 +182,8 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
             "n_significant": significant, "n_false": false,
             "fdp": false / significant if significant else 0.0,
             "n_null": len(null), "n_null_beside_strong": int(null["beside_strong"].sum()),
-            "n_false_beside_strong": int((null["significant"] & null["beside_strong"] & ~null["leakage"]).sum()),
+            "n_false_beside_strong": int((null["significant"] & null["beside_strong"]
+                                          & ~null["leakage"]).sum()),
             "n_true_leakage": int((null["significant"] & null["leakage"]).sum()),
         })
     return rows
