@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from neurokine.errors import InputError
 from neurokine.io.files import atomic_path
+from neurokine.io.loaders.common import open_hdf5
 
 #: Elements per HDF5 chunk of the matrices CountsWriter writes (1 MB of 4-byte values).
 CHUNK_ELEMENTS = 2**18
@@ -103,12 +104,8 @@ def read_samples(path: str | os.PathLike[str], samples: Sequence[str] | None = N
     from anndata.io import read_elem, sparse_dataset
 
     source = str(path)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(source, "file", f"cannot be opened as HDF5 ({exc})",
-                         "re-create the file; a truncated write is the usual cause") from exc
-    with handle:
+    with open_hdf5(path, source, "HDF5",
+                   "re-create the file; a truncated write is the usual cause") as handle:
         obs = _read_obs(handle, source)
         var = read_elem(handle["var"])
         uns = read_elem(handle["uns"]) if "uns" in handle else {}

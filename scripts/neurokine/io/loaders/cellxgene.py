@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from neurokine.curated import terms
 from neurokine.curated.ontology import ontology, prefix
 from neurokine.errors import InputError
-from neurokine.io.loaders.common import as_counts, existing, one_file
+from neurokine.io.loaders.common import as_counts, existing, one_file, open_hdf5
 
 #: Ontology columns: registry field they feed, the ontology their ids must come from.
 TERM_COLUMNS: dict[str, tuple[str, str]] = {
@@ -180,12 +180,8 @@ def load_cellxgene(dataset: str, entry: Mapping, root: Path) -> ad.AnnData:
     """A CELLxGENE-schema .h5ad: raw counts by symbol and the author fields from its ontology
     columns (neurokine.io.harmonize resolves them)."""
     path = _h5ad(dataset, entry, root)
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(str(path), "file", f"cannot be read as .h5ad ({exc})",
-                         "re-download it; a truncated download is the usual cause") from exc
-    with handle as f:
+    with open_hdf5(path, str(path), ".h5ad",
+                   "re-download it; a truncated download is the usual cause") as f:
         obs = ad.io.read_elem(f["obs"])
         where = "raw/X" if "raw" in f and "X" in f["raw"] else "X"
         var = ad.io.read_elem(f["raw/var"] if where == "raw/X" else f["var"])

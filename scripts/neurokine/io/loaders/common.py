@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import anndata as ad
+import h5py
 import numpy as np
 import scipy.sparse as sp
 
@@ -55,6 +56,14 @@ def existing(dataset: str, spec: Mapping, root: Path, source: str) -> Path:
 
 
 # --------------------------------------------------------------------------- file access
+
+
+def open_hdf5(path: Path, source: str, what: str, fix: str) -> h5py.File:
+    """Open an HDF5 file for reading, or raise an InputError naming the file and the fix."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(source, "file", f"cannot be read as {what} ({exc})", fix) from exc
 
 
 def open_text(path: Path) -> io.TextIOBase:

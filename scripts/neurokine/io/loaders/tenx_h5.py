@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from neurokine.errors import InputError
 from neurokine.io.loaders.annotations import attach, read_annotations
-from neurokine.io.loaders.common import archives_of, as_counts, existing, one_file
+from neurokine.io.loaders.common import archives_of, as_counts, existing, one_file, open_hdf5
 from neurokine.io.loaders.features import choose_genome, feature_table, select_genome
 
 #: Stored values read per block (~4 M: ~50 MB of transient arrays whatever the cell depth).
@@ -132,12 +132,7 @@ def read_tenx_h5(path: Path, genome: str | None = None, source: str | None = Non
                  block_values: int = BLOCK_VALUES) -> tuple[ad.AnnData, dict]:
     """A 10x HDF5 file -> AnnData (cells x features, raw counts) and notes on what was read."""
     source = source or str(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(source, "file", f"cannot be read as HDF5 ({exc})",
-                         "re-download it; a truncated download is the usual cause") from exc
-    with f:
+    with open_hdf5(path, source, "HDF5", "re-download it; a truncated download is the usual cause") as f:
         group, var, kind, others = _layout(f, genome, source)
         barcodes = _text(group["barcodes"])
         indptr = _check_shape(group, len(var), len(barcodes), source)
