@@ -29,3 +29,11 @@ def test_dry_run_builds_the_dag():
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules"], cwd=REPO,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+
+def test_test_modules_have_unique_basenames():
+    # pytest's default (prepend) import mode keys test modules by basename, so two `test_x.py` in
+    # different folders abort the whole collection; a targeted run of this file catches it first.
+    names = [path.name for path in (REPO / "tests").rglob("test_*.py")]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    assert not duplicated, f"rename one of each: {duplicated}"
