@@ -51,7 +51,7 @@ def main() -> None:
             row = pd.read_csv(path, sep="\t").iloc[0]
             rules.append({"rule": path.parent.name, "s": round(float(row["s"]), 1),
                           "max_rss_mb": round(float(row["max_rss"]), 1)})
-        results = pd.read_csv(workdir / "results/compare/demo_synthetic/signature_tests.tsv", sep="\t")
+        results = pd.read_csv(workdir / "results/compare/demo_synthetic/fine/signature_tests.tsv", sep="\t")
         truth = pd.read_csv(workdir / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
         n_cells = int(pd.read_csv(workdir / "results/prepared/demo_synthetic/qc_steps.tsv", sep="\t")
                       .query("order == 0")["cells_kept"].sum())

@@ -63,8 +63,13 @@ METHODS = (("mean", "mean", "background"), ("mean_scanpy_controls", "mean", "sca
 STRONG = 4.0
 #: Every false positive of the run (written beside --out for inspection).
 FALSE_POSITIVES: list[pd.DataFrame] = []
+#: Every tested row with its truth flags, when --save-tests asks for them (benchmarks/fdr_variants.py
+#: re-decides significance from them with other p-values).
+ALL_TESTS: list[pd.DataFrame] = []
 #: Fraction of its counts the thinned group keeps (--thinning).
 THINNING = 0.6
+#: Method labels to run (--methods).
+SELECTED = {m[0] for m in METHODS}
 
 
 def planted_set(axes, rng: np.random.Generator, strong: bool, n_effects: int) -> list[PlantedEffect]:
@@ -154,7 +159,7 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
     equalized = prepare.normalize(equalize_depth(prepare.apply_qc(adata, settings.prepare)[0], rng),
                                   settings.prepare.target_sum)
     rows = []
-    for label, method, pool in METHODS:
+    for label, method, pool in (m for m in METHODS if m[0] in SELECTED):
         if method == "pseudobulk":
             scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(prepared), gene_sets(axes),
                                                            settings.scoring.min_gene_coverage)
@@ -170,6 +175,7 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
                                            **options)
         summary = evaluation.recovery_summary(truth, tests, ALPHA)
         null = classify(tests, truth, leaky)
+        ALL_TESTS.append(flagged_tests(tests, null, truth).assign(cohort=index, method=label))
         FALSE_POSITIVES.append(null[null["significant"]].assign(cohort=index, method=label,
                                                                  thinned_group=thinned))
         significant = summary["n_significant"]
@@ -187,6 +193,20 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
             "n_true_leakage": int((null["significant"] & null["leakage"]).sum()),
         })
     return rows
+
+
+def flagged_tests(tests: pd.DataFrame, null: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Every tested row with `planted` (a planted effect's test) and its `planted_sign`,
+    `leakage` and `beside_strong`."""
+    tested = tests[tests["status"] == "tested"].copy()
+    tested["planted"] = ~tested.index.isin(null.index)
+    for flag in ("leakage", "beside_strong"):
+        tested[flag] = null[flag].reindex(tested.index, fill_value=False).astype(bool)
+    sign = {k: np.sign(v) for k, v in zip(truth[evaluation.KEYS].itertuples(index=False, name=None),
+                                          truth["log2_fold_change"], strict=True)}
+    keys = zip(tested["case"], tested["axis"], tested["module"], tested["cell_type"], strict=True)
+    tested["planted_sign"] = [sign.get(k, 0.0) for k in keys]
+    return tested
 
 
 def beside_strong_test(frame: pd.DataFrame) -> dict:
@@ -208,9 +228,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the per-cohort table here (TSV)")
     parser.add_argument("--thinning", type=float, default=0.6,
                         help="fraction of counts one random group keeps (1 = no library-size difference)")
+    parser.add_argument("--methods", default=",".join(m[0] for m in METHODS),
+                        help="comma-separated subset of the methods (default: all)")
+    parser.add_argument("--save-tests", type=Path, default=None,
+                        help="write every tested row with its truth flags here (TSV)")
     args = parser.parse_args()
-    global THINNING
+    global THINNING, SELECTED
     THINNING = args.thinning
+    SELECTED = set(args.methods.split(","))
+    if SELECTED - {m[0] for m in METHODS}:
+        parser.error(f"unknown methods {sorted(SELECTED - {m[0] for m in METHODS})}")
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     settings = Settings.from_config(config)
     axes = load_axes(REPO / "resources/signatures/axes")
@@ -228,6 +255,8 @@ def main() -> None:
         rows += run_cohort(index, args.seed, axes, cell_types, settings, sim)
         print(f"cohort {index} done ({time.perf_counter() - started:.0f} s)", flush=True)
     frame = pd.DataFrame(rows)
+    if args.save_tests:
+        pd.concat(ALL_TESTS).to_csv(args.save_tests, sep="\t", index=False)
     if args.out:
         frame.to_csv(args.out, sep="\t", index=False)
         pd.concat(FALSE_POSITIVES).to_csv(args.out.with_suffix(".false_positives.tsv"), sep="\t",

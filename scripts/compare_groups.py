@@ -4,16 +4,21 @@ from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
+from functools import partial
+
 from neurokine.curated.axes import gene_sets
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_h5ad, read_tsv, write_tsv
 from neurokine.stats import compare, composition, pseudobulk
 
+# Every table of this rule is one cell-type level's (fine or lineage): its level column says which.
+write_tsv = partial(write_tsv, level=snakemake.wildcards.level)
+
 settings = snakemake.params.compare
 _, axes = load_curated(snakemake.input)
-donor_scores = read_tsv(snakemake.input.donor_scores)
+donor_scores = read_tsv(snakemake.input.donor_scores, keep_level=False)
 coverage = read_tsv(snakemake.input.coverage)
-cell_counts = read_tsv(snakemake.input.cell_counts)
+cell_counts = read_tsv(snakemake.input.cell_counts, keep_level=False)
 contrasts, notes = compare.applicable_contrasts(settings.contrasts,
                                                 set(donor_scores["disease"].astype(str)))
 for note in notes:

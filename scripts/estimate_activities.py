@@ -4,9 +4,14 @@ from neurokine.io.logs import log_to_file
 
 log = log_to_file(snakemake.log[0])
 
+from functools import partial
+
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_h5ad, write_tsv
 from neurokine.stats import activity, compare
+
+# Every table of this rule is one cell-type level's (fine or lineage): its level column says which.
+write_tsv = partial(write_tsv, level=snakemake.wildcards.level)
 
 settings = snakemake.params.compare
 _, axes = load_curated(snakemake.input)

@@ -16,7 +16,8 @@ tables = figures.DatasetTables(
     verdicts=read_tsv(inputs.verdicts))
 compare = snakemake.params.compare
 for name, fig in figures.dataset_figures(
-        tables, dataset=snakemake.wildcards.dataset, synthetic=snakemake.params.synthetic,
+        tables, dataset=f"{snakemake.wildcards.dataset} ({snakemake.wildcards.level} level)",
+        synthetic=snakemake.params.synthetic,
         alpha=compare.fdr_alpha, min_cells=compare.min_cells_per_donor,
         network=snakemake.params.network):
     style.save_figure(fig, snakemake.output[f"{name}_png"], snakemake.output[f"{name}_svg"])

@@ -1,4 +1,5 @@
-"""Rule script: the self-contained HTML report over all datasets."""
+"""Rule script: the self-contained HTML report over all datasets, one section per dataset and
+cell-type level."""
 
 from neurokine.io.logs import log_to_file
 
@@ -7,6 +8,7 @@ log = log_to_file(snakemake.log[0])
 from pathlib import Path
 
 from neurokine.curated import references
+from neurokine.curated.cell_types import at_level
 from neurokine.curated.inputs import load_curated
 from neurokine.io.files import read_tsv, sha256sum, write_text
 from neurokine.io.registry import is_synthetic
@@ -19,18 +21,27 @@ vocabulary, axis_list = load_curated(inputs)
 sections = []
 for dataset in params.datasets:
     entry = params.registry[dataset]
-    table = {name: read_tsv(template.format(dataset=dataset)) for name, template in (
-        ("results", paths.SIGNATURE_TESTS), ("qc_steps", paths.QC_STEPS),
-        ("cell_counts", paths.CELL_COUNTS), ("network", paths.INTERACTION_TESTS),
-        ("evidence", paths.EVIDENCE), ("verdicts", paths.VERDICTS),
-        ("donor_values", paths.DONOR_VALUES), ("coverage", paths.GENE_COVERAGE),
-        ("genes", paths.FINDING_GENES), ("activities", paths.ACTIVITY_TESTS))}
     truth = (read_tsv(paths.PLANTED_EFFECTS.format(dataset=dataset))
              if dataset in params.simulated else None)
-    figures = {f.stem: Path(paths.dataset_figure(f.stem, "png", dataset)) for f in DATASET_FIGURES}
-    sections.append(report.DatasetSection(
-        dataset_id=dataset, title=entry["title"], citation=entry["citation"],
-        synthetic=is_synthetic(entry), figures=figures, truth=truth, registry=entry, **table))
+    per_dataset = {"qc_steps": read_tsv(paths.QC_STEPS.format(dataset=dataset)),
+                   "coverage": read_tsv(paths.GENE_COVERAGE.format(dataset=dataset))}
+    for level in params.levels:
+        table = {name: read_tsv(template.format(dataset=dataset, level=level)) for name, template in (
+            ("results", paths.SIGNATURE_TESTS), ("cell_counts", paths.CELL_COUNTS),
+            ("network", paths.INTERACTION_TESTS), ("evidence", paths.EVIDENCE),
+            ("verdicts", paths.VERDICTS), ("donor_values", paths.DONOR_VALUES),
+            ("genes", paths.FINDING_GENES), ("activities", paths.ACTIVITY_TESTS))}
+        # Effects are planted in fine types; at lineage level the lineage holding one is expected
+        # to move (diluted by the lineage's other types).
+        level_truth = None if truth is None else truth.assign(cell_type=[
+            at_level(c, "lineage", vocabulary) if level == "lineage" else c
+            for c in truth["cell_type"]]).drop_duplicates(ignore_index=True)
+        figures = {f.stem: Path(paths.dataset_figure(f.stem, "png", dataset, level))
+                   for f in DATASET_FIGURES}
+        sections.append(report.DatasetSection(
+            dataset_id=dataset, title=entry["title"], citation=entry["citation"],
+            synthetic=is_synthetic(entry), figures=figures, truth=level_truth, registry=entry,
+            level=level, **per_dataset, **table))
 cross = report.CrossDataset(
     figures={Path(p).stem: Path(p) for p in inputs.cross_figures}, therapy=read_tsv(inputs.therapy),
     meta=read_tsv(inputs.meta[0]) if inputs.meta else None)
@@ -45,4 +56,5 @@ html = report.render_report(
     cross=cross, reference_provenance=references.provenance(),
     output_checksums={str(p): sha256sum(p) for p in outputs})
 write_text(html, snakemake.output.html)
-log.info("report written: %d dataset sections, %d bytes", len(sections), len(html.encode()))
+log.info("report written: %d sections (%d datasets x %d levels), %d bytes", len(sections),
+         len(params.datasets), len(params.levels), len(html.encode()))

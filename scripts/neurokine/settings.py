@@ -190,6 +190,7 @@ class Settings:
     seed: int
     max_mem_mb: int
     report_title: str
+    cell_type_levels: tuple[str, ...]
     sharding: ShardingSettings
     simulation: SimulationSettings | None
     prepare: PrepareSettings
@@ -201,6 +202,12 @@ class Settings:
     fetch: FetchSettings
     report: ReportSettings
 
+    @property
+    def cross_dataset_level(self) -> str:
+        """The level at which datasets meet in the meta-analysis and cross-dataset figures: lineage
+        when it is analysed (a coarse-labelled deposit has no fine rows), else the one level."""
+        return "lineage" if "lineage" in self.cell_type_levels else self.cell_type_levels[0]
+
     @classmethod
     def from_config(cls, config: Mapping) -> Settings:
         """Build from a config validated (and default-filled) by neurokine.workflow.config."""
@@ -208,6 +215,7 @@ class Settings:
         return cls(
             seed=config["seed"], max_mem_mb=config["max_mem_mb"],
             report_title=config["report"]["title"],
+            cell_type_levels=tuple(config["cell_type_levels"]),
             sharding=ShardingSettings(**config["sharding"]),
             simulation=SimulationSettings.from_config(simulation) if simulation else None,
             prepare=PrepareSettings.from_config(config),

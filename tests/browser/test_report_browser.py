@@ -103,14 +103,14 @@ def injected_report(demo: Path, out: Path) -> Path:
     results = demo / "results"
     ds = "demo_synthetic"
     tables = figures.DatasetTables(
-        tests=renamed(read_tsv(results / f"compare/{ds}/signature_tests.tsv")),
+        tests=renamed(read_tsv(results / f"compare/{ds}/fine/signature_tests.tsv")),
         qc_steps=read_tsv(results / f"prepared/{ds}/qc_steps.tsv"),
-        cell_counts=renamed(read_tsv(results / f"aggregate/{ds}/cell_counts.tsv")),
-        donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/donor_scores.tsv")),
-        nodes=renamed(read_tsv(results / f"network/{ds}/node_scores.tsv")),
-        network=renamed(read_tsv(results / f"network/{ds}/interaction_tests.tsv")),
-        activities=renamed(read_tsv(results / f"compare/{ds}/activity_tests.tsv")),
-        verdicts=renamed(read_tsv(results / f"network/{ds}/verdicts.tsv")))
+        cell_counts=renamed(read_tsv(results / f"aggregate/{ds}/fine/cell_counts.tsv")),
+        donor_scores=renamed(read_tsv(results / f"aggregate/{ds}/fine/donor_scores.tsv")),
+        nodes=renamed(read_tsv(results / f"network/{ds}/fine/node_scores.tsv")),
+        network=renamed(read_tsv(results / f"network/{ds}/fine/interaction_tests.tsv")),
+        activities=renamed(read_tsv(results / f"compare/{ds}/fine/activity_tests.tsv")),
+        verdicts=renamed(read_tsv(results / f"network/{ds}/fine/verdicts.tsv")))
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     style.apply_style()
     pngs = {}
@@ -131,10 +131,11 @@ def injected_report(demo: Path, out: Path) -> Path:
     section = report.DatasetSection(
         ds, entry["title"], entry["citation"], True, tables.tests, tables.qc_steps, pngs, truth,
         cell_counts=tables.cell_counts, network=tables.network,
-        evidence=renamed(read_tsv(results / f"network/{ds}/evidence.tsv")), registry=entry,
-        verdicts=tables.verdicts, donor_values=renamed(read_tsv(results / f"compare/{ds}/donor_values.tsv")),
+        evidence=renamed(read_tsv(results / f"network/{ds}/fine/evidence.tsv")), registry=entry,
+        verdicts=tables.verdicts,
+        donor_values=renamed(read_tsv(results / f"compare/{ds}/fine/donor_values.tsv")),
         coverage=read_tsv(results / f"scores/{ds}/gene_coverage.tsv"),
-        genes=renamed(read_tsv(results / f"report/{ds}/finding_genes.tsv")))
+        genes=renamed(read_tsv(results / f"report/{ds}/fine/finding_genes.tsv")), level="fine")
     html = report.render_report(
         title="neurokine injected-label check", sections=[section], axes=axes, config=config,
         compare=settings.compare, network=settings.network, scoring=settings.scoring,
@@ -164,7 +165,7 @@ def assert_renders_cleanly(driver, n_images: int) -> None:
     assert driver.find_element(By.TAG_NAME, "h1").is_displayed()
     banner = driver.find_element(By.ID, "synthetic-banner")
     assert banner.is_displayed() and banner.text == SYNTHETIC_LABEL
-    for anchor in ("summary", "ds-demo_synthetic", "cross-dataset", "methods", "provenance"):
+    for anchor in ("summary", "ds-demo_synthetic-fine", "cross-dataset", "methods", "provenance"):
         assert driver.find_element(By.ID, anchor)
     images = driver.execute_script(
         "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);")
@@ -180,7 +181,8 @@ def assert_renders_cleanly(driver, n_images: int) -> None:
 def test_demo_report_renders_in_chromium(driver, demo_run):
     page = demo_run / "results/report/index.html"
     load(driver, page, "report_demo.png")
-    assert_renders_cleanly(driver, len(catalog.DATASET_FIGURES) + len(catalog.CROSS_DATASET_FIGURES))
+    # one section per cell-type level (fine, lineage), each with every per-dataset figure
+    assert_renders_cleanly(driver, 2 * len(catalog.DATASET_FIGURES) + len(catalog.CROSS_DATASET_FIGURES))
     assert driver.title == "neurokine cytokine-signalling report"
 
 
@@ -200,10 +202,10 @@ def test_injected_label_shows_as_text(driver, demo_run, tmp_path):
     # The explorable tables render the label as text too: the verdict table (first section) and
     # the table of all tests, once opened.
     verdict_cells = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#explore-demo_synthetic-verdicts td'))"
+        "return Array.from(document.querySelectorAll('#explore-demo_synthetic-fine-verdicts td'))"
         ".filter(td => td.textContent.includes(arguments[0])).length;", MALICIOUS)
     assert verdict_cells >= 1
-    host = driver.find_element(By.ID, "explore-demo_synthetic-findings")
+    host = driver.find_element(By.ID, "explore-demo_synthetic-fine-findings")
     search = host.find_element(By.CSS_SELECTOR, "input.search")
     search.send_keys("onerror")
     rows = host.find_elements(By.CSS_SELECTOR, "tbody tr")
@@ -245,11 +247,11 @@ def test_tables_filter_sort_search_download_and_open_a_finding(driver, demo_run)
     from neurokine.stats.verdict import rank_verdicts
 
     results = demo_run / "results"
-    tests = read_tsv(results / "compare/demo_synthetic/signature_tests.tsv")
-    genes = read_tsv(results / "report/demo_synthetic/finding_genes.tsv")
+    tests = read_tsv(results / "compare/demo_synthetic/fine/signature_tests.tsv")
+    genes = read_tsv(results / "report/demo_synthetic/fine/finding_genes.tsv")
     coverage = read_tsv(results / "scores/demo_synthetic/gene_coverage.tsv").set_index("signature")
     load(driver, results / "report/index.html", "report_explore.png")
-    host = driver.find_element(By.ID, "explore-demo_synthetic-findings")
+    host = driver.find_element(By.ID, "explore-demo_synthetic-fine-findings")
     header = [th.text for th in host.find_elements(By.CSS_SELECTOR, "thead th")]
     col = {name: header.index(name) for name in ("contrast", "cell type", "axis", "module", "Hedges' g",
                                                    "FDR", "permutation p", "permutation floor")}
@@ -306,9 +308,9 @@ def test_tables_filter_sort_search_download_and_open_a_finding(driver, demo_run)
     assert set(csv["cell type"]) == {"mono_classical"}
     # The verdict table leads the report, shows verdicts with a moving layer by default, strongest
     # first, and opens one with its receiver's response and its sender's ligand.
-    verdicts = rank_verdicts(read_tsv(results / "network/demo_synthetic/verdicts.tsv"))
+    verdicts = rank_verdicts(read_tsv(results / "network/demo_synthetic/fine/verdicts.tsv"))
     informative = verdicts[~verdicts["verdict"].isin(["no_change", "not_testable"])]
-    table = driver.find_element(By.ID, "explore-demo_synthetic-verdicts")
+    table = driver.find_element(By.ID, "explore-demo_synthetic-fine-verdicts")
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     assert len(rows) == len(informative)
     top = informative.iloc[0]

@@ -44,10 +44,12 @@ RULE_HEADER = re.compile(r"^(localrule|rule) (\w+):$", re.MULTILINE)
 #: Rules of the demo that are real jobs; check_curated, plan_shards, planted_effects and `all`
 #: run on the submitting host.
 SHARD_RULES = {"simulate_shard", "qc_shard", "prepare_shard", "score_shard"}
-CLUSTER_RULES = {*SHARD_RULES, "gather_qc", "plan_scoring", "aggregate_shards",
-                 "compare_groups", "response_enrichment", "estimate_activities", "finding_genes",
-                 "meta_analysis",
-                 "build_network", "plot_figures", "plot_cross_dataset", "render_report"}
+#: Rules with one job per cell-type level (fine and lineage, the config default).
+LEVEL_RULES = {"aggregate_shards", "compare_groups", "response_enrichment", "estimate_activities",
+               "finding_genes", "meta_analysis", "build_network", "plot_figures"}
+N_LEVELS = 2
+CLUSTER_RULES = {*SHARD_RULES, *LEVEL_RULES, "gather_qc", "plan_scoring", "plot_cross_dataset",
+                 "render_report"}
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +90,12 @@ def test_every_job_ran_as_its_own_slurm_batch_job(slurm_run):
     assert set(remote_rules) == CLUSTER_RULES, headers
     submitted = slurm_run["submitted"]
     slurm_ids = [slurm_id for _, slurm_id in submitted]
-    n_jobs = len(CLUSTER_RULES) + (SHARDED_DEMO_SHARDS - 1) * len(SHARD_RULES)
+    n_jobs = (len(CLUSTER_RULES) + (SHARDED_DEMO_SHARDS - 1) * len(SHARD_RULES)
+              + (N_LEVELS - 1) * len(LEVEL_RULES))
     assert len(submitted) == len(remote_rules) == n_jobs, submitted
     assert len(set(slurm_ids)) == len(slurm_ids), f"job ids not distinct: {slurm_ids}"
 
-    ran, shards = {}, {}
+    ran, shards, levels = {}, {}, {}
     for slurm_id in slurm_ids:
         fields = scontrol_job(slurm_id)
         assert fields["JobState"] == "COMPLETED", fields
@@ -105,6 +108,8 @@ def test_every_job_ran_as_its_own_slurm_batch_job(slurm_run):
         ran[rule] = fields
         if rule in SHARD_RULES:  # each shard of each step: a batch job of its own
             shards.setdefault(rule, []).append(comment.group(3))
+        if rule in LEVEL_RULES:  # each cell-type level: a batch job of its own
+            levels.setdefault(rule, set()).add(comment.group(3))
         # The job's own SLURM log shows Snakemake running that rule inside the allocation.
         job_log = Path(fields["StdOut"])
         assert job_log.is_file(), fields["StdOut"]
@@ -113,6 +118,8 @@ def test_every_job_ran_as_its_own_slurm_batch_job(slurm_run):
     assert set(ran) == CLUSTER_RULES, sorted(ran)
     for rule in SHARD_RULES:
         assert len(set(shards[rule])) == len(shards[rule]) == SHARDED_DEMO_SHARDS, shards[rule]
+    for rule in LEVEL_RULES:
+        assert len(levels[rule]) == N_LEVELS, (rule, levels[rule])
     print(f"\n{len(slurm_ids)} SLURM jobs, of which {SHARDED_DEMO_SHARDS} per shard step "
           f"({', '.join(sorted(SHARD_RULES))})")
 

@@ -50,15 +50,15 @@ def test_real_cellbender_sample_runs_descriptively_end_to_end(tmp_path):
     calls = labels[labels["kind"] == "cell_type_markers"].set_index("mapped_to")["n_cells"]
     assigned = calls.drop("unassigned", errors="ignore").sum() / calls.sum()
     qc = pd.read_csv(results / "prepared/csf_sample/qc_steps.tsv", sep="\t")
-    counts = pd.read_csv(results / "aggregate/csf_sample/cell_counts.tsv", sep="\t")
+    counts = pd.read_csv(results / "aggregate/csf_sample/fine/cell_counts.tsv", sep="\t")
     print(f"\nreal CellBender sample: {calls.sum()} cells loaded, {assigned:.3f} assigned by markers; "
           f"kept after QC {int(qc['cells_kept'].iloc[-1])}; types after QC "
           f"{counts.set_index('cell_type')['n_cells'].sort_values(ascending=False).to_dict()}")
     assert assigned > 0.3 and {"CD8_T", "CD4_T_memory", "BAM"} <= set(counts["cell_type"])
-    scores = pd.read_csv(results / "aggregate/csf_sample/donor_scores.tsv", sep="\t")
+    scores = pd.read_csv(results / "aggregate/csf_sample/fine/donor_scores.tsv", sep="\t")
     assert scores["mean_score"].notna().sum() > 0
     for stem in ("signature_map", "composition", "dot_plot", "overview"):
-        assert (results / f"figures/csf_sample/{stem}.png").stat().st_size > 5000
+        assert (results / f"figures/csf_sample/fine/{stem}.png").stat().st_size > 5000
     html = (results / "report/index.html").read_text()
-    assert 'id="no-comparison-csf_sample"' in html
+    assert 'id="no-comparison-csf_sample-fine"' in html
     assert "compare.contrasts is empty: this is a descriptive run" in html

@@ -28,7 +28,7 @@ def test_default_config_is_valid(default_config, schema):
 @pytest.mark.parametrize(
     ("mutate", "key", "hint"),
     [
-        (lambda c: c.update(colour="red"), "colour", "allowed keys: activity, compare, datasets"),
+        (lambda c: c.update(colour="red"), "colour", "allowed keys: activity, cell_type_levels, compare"),
         (lambda c: c["qc"].update(min_genes="many"), "qc.min_genes", "expected type integer"),
         (lambda c: c["scoring"].update(method="median"), "scoring.method", "allowed values: mean"),
         (lambda c: c.update(seed=-1), "seed", "minimum 0"),

@@ -117,7 +117,8 @@ CODE_DEFAULTS = [
     ("marker_annotation.quantile", annotate.marker_scores, "quantile"),
 ]
 #: Schema defaults that no library function repeats (the callers always pass the settings).
-NO_CODE_DEFAULT = {"max_mem_mb", "sharding.max_cells", "scoring.n_null", "compare.fdr_alpha",
+NO_CODE_DEFAULT = {"max_mem_mb", "cell_type_levels", "sharding.max_cells", "scoring.n_null",
+                   "compare.fdr_alpha",
                    "compare.enrichment.permutations",
                    "compare.enrichment.min_size", "compare.enrichment.max_size",
                    "network.min_ligand_fraction", "network.min_receptor_fraction",

@@ -3,6 +3,8 @@ and aggregation split into shards giving what one pass over the whole dataset gi
 
 from __future__ import annotations
 
+from functools import partial
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -10,11 +12,12 @@ import pytest
 import scipy.sparse as sp
 
 from neurokine.curated.axes import gene_sets
+from neurokine.curated.cell_types import at_level
 from neurokine.io import prepare
 from neurokine.io.files import read_npz, write_h5ad, write_npz, write_tsv
 from neurokine.io.shards import CountsWriter, read_samples, sample_rows, sample_sizes
 from neurokine.scoring import detection
-from neurokine.scoring.aggregate import AggregateTables, GroupState, combine_states
+from neurokine.scoring.aggregate import AggregateTables, GroupState, combine_states, regroup
 from neurokine.scoring.params import ScoringParams
 from neurokine.scoring.stream import plan_from_files, score_and_aggregate, score_file
 from neurokine.settings import PrepareSettings
@@ -304,3 +307,52 @@ def test_groups_split_across_states_add_up(prepared_files, curated, tmp_path):
         other = GroupState.from_arrays({**halves[1].to_arrays(), "meta/signatures":
                                         np.array(["X.response"] * len(halves[1].signatures))})
         combine_states([halves[0], other])
+
+
+# --------------------------------------------------------------------------- cell-type levels
+
+
+def test_cell_types_at_each_level(vocabulary):
+    assert at_level("CD4_T_memory", "fine", vocabulary) == "CD4_T_memory"
+    assert at_level("CD4_T_memory", "lineage", vocabulary) == "CD4_T"
+    assert at_level("B_cell", "fine", vocabulary) is None  # a coarse label says nothing finer
+    assert at_level("B_cell", "lineage", vocabulary) == "B_cell"
+    assert at_level("NK", "fine", vocabulary) == at_level("NK", "lineage", vocabulary) == "NK"
+    assert at_level("unassigned", "fine", vocabulary) == "unassigned"
+    with pytest.raises(ValueError, match="unknown cell-type level"):
+        at_level("NK", "coarse", vocabulary)
+
+
+def test_lineage_groups_equal_a_pass_over_cells_labelled_by_lineage(
+        prepared_files, curated, tmp_path, vocabulary):
+    """Regrouping the fine sums gives exactly what scoring cells relabelled to their lineage
+    gives; the fine level keeps fine groups bit for bit and leaves out coarse-labelled cells."""
+    whole, _ = prepared_files
+    sets, features, lr = curated
+    plan, _, names = plan_from_files([whole], sets, PARAMS)
+    adata = ad.read_h5ad(whole)
+    coarse = np.flatnonzero(adata.obs["cell_type"].astype(str).to_numpy() == "CD4_T_memory")[::2]
+    labels = adata.obs["cell_type"].astype(str).to_numpy()
+    labels[coarse] = "CD4_T"  # half the memory CD4 T cells labelled only as CD4 T
+    adata.obs["cell_type"] = labels
+    write_h5ad(adata, tmp_path / "mixed.h5ad")
+    cells = score_file(tmp_path / "mixed.h5ad", plan, names, features, lr).state
+    adata.obs["cell_type"] = [at_level(c, "lineage", vocabulary) for c in labels]
+    write_h5ad(adata, tmp_path / "lineage.h5ad")
+    reference = score_file(tmp_path / "lineage.h5ad", plan, names, features, lr).state
+
+    lineage = regroup(cells, partial(at_level, level="lineage", vocabulary=vocabulary))
+    pd.testing.assert_frame_equal(lineage.keys, reference.keys)
+    assert np.array_equal(lineage.n_cells, reference.n_cells)
+    for name, values in reference.sums.items():
+        np.testing.assert_allclose(lineage.sums[name], values, rtol=1e-12, atol=1e-12)
+    assert (lineage.bulk != reference.bulk).nnz == 0
+    assert len(lineage.keys) < len(cells.keys)
+
+    fine = regroup(cells, partial(at_level, level="fine", vocabulary=vocabulary))
+    assert "CD4_T" not in set(fine.keys["cell_type"]) and coarse.size
+    assert fine.n_cells.sum() == cells.n_cells.sum() - coarse.size
+    kept = cells.keys["cell_type"] != "CD4_T"
+    pd.testing.assert_frame_equal(fine.keys, cells.keys[kept].reset_index(drop=True))
+    for name, values in cells.sums.items():
+        assert np.array_equal(fine.sums[name], values[kept.to_numpy()])  # bit for bit

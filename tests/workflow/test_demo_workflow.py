@@ -8,6 +8,7 @@ reproduces every table, figure and the report byte for byte.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.workflow
 
 DETERMINISTIC = ("*.tsv", "*.png", "*.svg", "*.html")
+#: Cell-type levels of the demo run (the config default).
+LEVELS = ("fine", "lineage")
 
 
 def snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -40,7 +43,7 @@ def digests(workdir: Path) -> dict[str, str]:
 
 
 def test_planted_effects_are_recovered_and_nulls_stay_quiet(demo_run):
-    results = pd.read_csv(demo_run / "results/compare/demo_synthetic/signature_tests.tsv", sep="\t")
+    results = pd.read_csv(demo_run / "results/compare/demo_synthetic/fine/signature_tests.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
     summary = recovery_summary(truth, results, alpha=0.05)
     print(f"planted effects recovered {summary['n_recovered']}/{summary['n_planted']}; "
@@ -59,7 +62,7 @@ def test_every_table_and_figure_says_synthetic(demo_run):
             continue
         if table.parent.name == "resources":  # the curated-resource check: no data in it
             continue
-        if table.parent.name in ("meta", "cross_dataset"):  # cross-dataset tables name their datasets
+        if "meta" in table.parts or table.parent.name == "cross_dataset":  # these name their datasets
             assert "demo_synthetic" in table.read_text(), table
         else:
             assert "demo_synthetic" in str(table), table  # every table is filed under the demo id
@@ -84,7 +87,7 @@ def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
     sender -> receiver interactions with the planted sign, and nulls stay quiet."""
     axes = {a.id: a for a in load_axes(REPO / "resources/signatures/axes",
                                        REPO / "resources/schemas/axis.schema.yaml")}
-    tests = pd.read_csv(demo_run / "results/network/demo_synthetic/interaction_tests.tsv", sep="\t")
+    tests = pd.read_csv(demo_run / "results/network/demo_synthetic/fine/interaction_tests.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
     recovery = evaluation.network_recovery(truth, tests, axes, alpha=0.05)
     false = evaluation.network_false_positives(truth, tests, axes, alpha=0.05)
@@ -99,27 +102,28 @@ def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
 
 
 def test_evidence_table_and_every_figure_are_built(demo_run):
-    evidence = pd.read_csv(demo_run / "results/network/demo_synthetic/evidence.tsv", sep="\t")
-    assert list(evidence.columns) == network.EVIDENCE_COLUMNS
+    evidence = pd.read_csv(demo_run / "results/network/demo_synthetic/fine/evidence.tsv", sep="\t")
+    assert list(evidence.columns) == ["level", *network.EVIDENCE_COLUMNS]
     planted = evidence[(evidence["contrast"] == "NMOSD_vs_control") & (evidence["axis"] == "IFN_I")
                        & (evidence["cell_type"] == "CD4_T_memory")]
     assert planted["response_changed"].all()  # the planted IFN-I response footprint
     for stem in (f.stem for f in DATASET_FIGURES):
-        for ext in ("png", "svg"):
-            assert (demo_run / f"results/figures/demo_synthetic/{stem}.{ext}").stat().st_size > 5000
+        for level, ext in itertools.product(LEVELS, ("png", "svg")):
+            assert (demo_run / f"results/figures/demo_synthetic/{level}/{stem}.{ext}").stat().st_size > 5000
     for stem in (f.stem for f in CROSS_DATASET_FIGURES):
         assert (demo_run / f"results/figures/cross_dataset/{stem}.png").exists()
     html = (demo_run / "results/report/index.html").read_text()
-    assert html.count('<img src="data:image/png;base64,') == len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)
-    print(f"report {len(html.encode())} bytes, {len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)} figures")
+    n_figures = len(LEVELS) * len(DATASET_FIGURES) + len(CROSS_DATASET_FIGURES)
+    assert html.count('<img src="data:image/png;base64,') == n_figures
+    print(f"report {len(html.encode())} bytes, {n_figures} figures")
 
 
 def test_verdicts_follow_the_planted_effects(demo_run):
     """Planted response effects reach a verdict that names the response; null axes never reach
     'supported'; every row says why; the genes of the top findings are on disk."""
-    verdicts = pd.read_csv(demo_run / "results/network/demo_synthetic/verdicts.tsv", sep="\t")
+    verdicts = pd.read_csv(demo_run / "results/network/demo_synthetic/fine/verdicts.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
-    assert list(verdicts.columns) == verdict.VERDICT_COLUMNS
+    assert list(verdicts.columns) == ["level", *verdict.VERDICT_COLUMNS]
     assert set(verdicts["verdict"]) <= set(verdict.VERDICTS) and verdicts["reason"].notna().all()
     for effect in truth[truth["module"] == "response"].itertuples(index=False):
         mine = verdicts[(verdicts["case"] == effect.disease) & (verdicts["axis"] == effect.axis)
@@ -130,7 +134,7 @@ def test_verdicts_follow_the_planted_effects(demo_run):
     assert all((r.case, r.axis) in planted_axes for r in supported.itertuples(index=False))
     counts = verdict.verdict_counts(verdicts)
     print("verdicts per contrast:\n" + counts.to_string(index=False))
-    genes = pd.read_csv(demo_run / "results/report/demo_synthetic/finding_genes.tsv", sep="\t")
+    genes = pd.read_csv(demo_run / "results/report/demo_synthetic/fine/finding_genes.tsv", sep="\t")
     assert (genes["status"] == "tested").any() and set(genes["contrast"]) <= set(verdicts["contrast"])
 
 

@@ -53,14 +53,14 @@ def test_one_sample_gets_a_descriptive_run_and_a_report_saying_why(tmp_path):
     results = workdir / "results"
     load_log = (workdir / "logs/load_dataset/my_sample.log").read_text()
     assert "descriptive run" in load_log
-    tests = pd.read_csv(results / "compare/my_sample/signature_tests.tsv", sep="\t")
+    tests = pd.read_csv(results / "compare/my_sample/fine/signature_tests.tsv", sep="\t")
     assert not (tests["status"] == "tested").any()
-    scores = pd.read_csv(results / "aggregate/my_sample/donor_scores.tsv", sep="\t")
+    scores = pd.read_csv(results / "aggregate/my_sample/fine/donor_scores.tsv", sep="\t")
     assert set(scores["cell_type"]) == {"mono_classical", "CD4_T_memory"}
-    assert (results / "compare/my_sample/composition.tsv").exists()
+    assert (results / "compare/my_sample/fine/composition.tsv").exists()
     for stem in ("signature_map", "dot_plot", "composition"):
-        assert (results / f"figures/my_sample/{stem}.png").stat().st_size > 5000
+        assert (results / f"figures/my_sample/fine/{stem}.png").stat().st_size > 5000
     html = (results / "report/index.html").read_text()
-    assert 'id="no-comparison-my_sample"' in html
+    assert 'id="no-comparison-my_sample-fine"' in html
     assert "none of the configured contrasts has both groups here (MS_vs_control: no donors of " \
            "control in this dataset)" in html

@@ -140,7 +140,7 @@ def test_sigkilled_job_then_rerun_gives_identical_outputs(tmp_path, fast_demo_re
 def test_killed_snakemake_leaves_nothing_trusted_and_rerun_gives_identical_outputs(
         tmp_path, fast_demo_reference):
     workdir = tmp_path / "run"
-    tests = workdir / f"results/compare/{DATASET}/signature_tests.tsv"
+    tests = workdir / f"results/compare/{DATASET}/fine/signature_tests.tsv"
     run = start_run(workdir)
     try:
         # compare_groups is the longest job: kill Snakemake and everything it started (a crash

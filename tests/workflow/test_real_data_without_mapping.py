@@ -102,18 +102,57 @@ def test_cellxgene_file_runs_with_six_lines_and_nothing_unmapped(real_run):
     assert (real_run / "report/index.html").is_file()
 
 
+def test_onek1k_lineage_level_adds_up_its_fine_types_over_the_same_donors(real_run):
+    """Lineage rows are exactly their fine types' cells: counts add up and each lineage mean
+    score is the cell-weighted mean of its types' (donors whose labels are all fine)."""
+    from neurokine.curated.cell_types import load_cell_types
+
+    lineage_of = {c.id: c.lineage for c in load_cell_types().values()}
+    scores = {level: pd.read_csv(real_run / f"aggregate/cxg_shared/{level}/donor_scores.tsv",
+                                 sep="\t") for level in ("fine", "lineage")}
+    assert set(scores["fine"]["donor_id"]) == set(scores["lineage"]["donor_id"])
+    fine = scores["fine"].assign(lineage=scores["fine"]["cell_type"].map(lineage_of))
+    fine = fine[fine["lineage"].notna()].assign(weighted=lambda f: f["mean_score"] * f["n_cells"])
+    summed = fine.groupby(["sample_id", "lineage", "signature"]).agg(
+        n_cells=("n_cells", "sum"), weighted=("weighted", "sum")).reset_index()
+    merged = summed.merge(scores["lineage"], left_on=["sample_id", "lineage", "signature"],
+                          right_on=["sample_id", "cell_type", "signature"],
+                          suffixes=("_fine", "_lineage"))
+    # Coarse-labelled cells (Kang lupus donors' 'CD4 T cells') count at lineage level only.
+    assert (merged["n_cells_lineage"] >= merged["n_cells_fine"]).all()
+    exact = merged[merged["n_cells_lineage"] == merged["n_cells_fine"]]
+    assert len(exact) > 0.5 * len(merged), (len(exact), len(merged))
+    assert np.allclose(exact["weighted"] / exact["n_cells_fine"], exact["mean_score"], rtol=1e-9)
+    onek1k = scores["lineage"][scores["lineage"]["cell_type"] == "B_cell"]
+    assert len(onek1k) and set(scores["fine"]["cell_type"]) & {"B_memory", "B_naive"}
+
+
 def test_kang_example_without_a_map_shows_type_i_ifn_in_every_cell_type(real_run):
     table = labels(real_run, "kang_example")
     cells = table[table["kind"] == "cell_type"].set_index("author_label")
     assert (cells["status"] == "mapped").all() and cells["n_cells"].sum() == 1556
     assert cells.loc["CD4 T cells", "mapped_to"] == "CD4_T"
     assert cells.loc["B cells", "mapped_to"] == "B_cell"
-    tests = pd.read_csv(real_run / "compare/kang_example/signature_tests.tsv", sep="\t")
+    by_level = {}
+    for level in ("fine", "lineage"):
+        tests = pd.read_csv(real_run / f"compare/kang_example/{level}/signature_tests.tsv", sep="\t")
+        assert set(tests["level"]) == {level}
+        response = tests[(tests["status"] == "tested") & (tests["module"] == "response")]
+        assert response["design"].str.startswith("paired").all()
+        by_type = response.pivot_table(index="cell_type", columns="axis", values="effect")
+        assert (by_type.idxmax(axis=1) == "IFN_I").all(), (level, by_type.round(2).to_string())
+        by_level[level] = by_type
+    # Coarse labels (CD4 T cells, B cells) join the lineage level only; fine monocyte subsets
+    # meet in the monocyte lineage; a type that is its own lineage (CD8 T) has the same effects.
+    assert {"CD4_T", "B_cell"}.isdisjoint(by_level["fine"].index), by_level["fine"].index
+    assert {"CD4_T", "B_cell", "monocyte"} <= set(by_level["lineage"].index)
+    assert {"mono_classical", "mono_nonclassical"} <= set(by_level["fine"].index)
+    assert np.allclose(by_level["fine"].loc["CD8_T"], by_level["lineage"].loc["CD8_T"], rtol=1e-9)
+    assert len(by_level["fine"]) == 3 and len(by_level["lineage"]) == 4
+    print({level: len(t) for level, t in by_level.items()}, "cell types tested per level")
+    tests = pd.read_csv(real_run / "compare/kang_example/fine/signature_tests.tsv", sep="\t")
     response = tests[(tests["status"] == "tested") & (tests["module"] == "response")]
-    assert response["design"].str.startswith("paired").all()
-    by_type = response.pivot_table(index="cell_type", columns="axis", values="effect")
-    assert len(by_type) == 5
-    assert (by_type.idxmax(axis=1) == "IFN_I").all(), by_type.round(2).to_string()
+    by_type = by_level["fine"]
     # Two paired donors: 1 residual df, so no Hedges' g; the reason says so and the raw effect
     # carries the result.
     assert response["hedges_g"].isna().all()
@@ -121,7 +160,7 @@ def test_kang_example_without_a_map_shows_type_i_ifn_in_every_cell_type(real_run
     # The heatmap is not blank: drawn from the run's own table by the figure code behind
     # effect_heatmap.png, every tested cell has a colour (the raw effect), on a scale set by
     # the IFN-I effects.
-    assert (real_run / "figures/kang_example/effect_heatmap.png").stat().st_size > 10_000
+    assert (real_run / "figures/kang_example/fine/effect_heatmap.png").stat().st_size > 10_000
     figure = effects.effect_heatmaps(tests, "response", 0.05, False, "kang")
     panels = [ax for ax in figure.axes if "IFNb_stim vs control" in ax.get_title()]
     assert len(panels) == 1 and "raw effect" in panels[0].get_title()

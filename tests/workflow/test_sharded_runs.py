@@ -34,9 +34,10 @@ DATASET = "demo_synthetic"
 #: Per-shard steps: one job (and one benchmark file) per shard.
 SHARD_RULES = ("simulate_shard", "qc_shard", "prepare_shard", "score_shard")
 #: Targets of the 3-shard run: every table up to the comparisons and networks (no figures).
-TABLE_TARGETS = (paths.META_ANALYSIS, paths.RESPONSE_ENRICHMENT.format(dataset=DATASET),
-                 paths.ACTIVITY_TESTS.format(dataset=DATASET),
-                 paths.INTERACTION_TESTS.format(dataset=DATASET))
+TABLE_TARGETS = tuple(path for level in ("fine", "lineage") for path in (
+    paths.META_ANALYSIS.format(level=level),
+    *(template.format(dataset=DATASET, level=level) for template in (
+        paths.RESPONSE_ENRICHMENT, paths.ACTIVITY_TESTS, paths.INTERACTION_TESTS))))
 
 
 def shards_of(workdir: Path) -> list[str]:

@@ -26,6 +26,7 @@ REPO = Path(workflow.current_basedir).parents[1]
 wildcard_constraints:
     shard=r"\d+",
     dataset=r"[A-Za-z][A-Za-z0-9_]*",
+    level=r"fine|lineage",
 
 
 def repo_path(path):
@@ -105,24 +106,31 @@ def dataset_figure_outputs():
     return outputs
 
 
-def dataset_figure_pngs(dataset):
-    """PNG of every per-dataset figure of one dataset, keyed by figure stem."""
-    return {figure.stem: paths.dataset_figure(figure.stem, "png", dataset) for figure in DATASET_FIGURES}
+def dataset_figure_pngs(dataset, level):
+    """PNG of every per-dataset figure of one dataset at one level, keyed by figure stem."""
+    return {figure.stem: paths.dataset_figure(figure.stem, "png", dataset, level)
+            for figure in DATASET_FIGURES}
+
+
+##### cell-type levels (config cell_type_levels): every table from the aggregates on, per level #####
+def per_level(template):
+    """`template` for every selected dataset at every analysed level."""
+    return paths.per_level(template, SETTINGS.cell_type_levels, DATASETS)
 
 
 def meta_table(wildcards):
-    """The cross-dataset meta-analysis table, when a rule of this workflow produces it."""
+    """The meta-analysis table at the cross-dataset level, when a rule of this workflow makes it."""
     produced = any(paths.META_ANALYSIS in map(str, r.output) for r in workflow.rules)
-    return [paths.META_ANALYSIS] if produced else []
+    return [paths.META_ANALYSIS.format(level=SETTINGS.cross_dataset_level)] if produced else []
 
 
 def final_outputs():
-    """Targets of the default run: the report plus each dataset's tables and figures."""
-    return [paths.REPORT, paths.META_ANALYSIS,
+    """Targets of the default run: the report plus each dataset's tables and figures per level."""
+    return [paths.REPORT, *(paths.META_ANALYSIS.format(level=level) for level in SETTINGS.cell_type_levels),
             *(paths.cross_dataset_figure(f.stem, "svg") for f in CROSS_DATASET_FIGURES),
-            *paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
-            *paths.per_dataset(paths.RESPONSE_ENRICHMENT, DATASETS),
-            *paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
-            *paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
-            *paths.per_dataset(paths.VERDICTS, DATASETS),
-            *(paths.dataset_figure(f.stem, "svg", d) for d in DATASETS for f in DATASET_FIGURES)]
+            *per_level(paths.SIGNATURE_TESTS), *per_level(paths.RESPONSE_ENRICHMENT),
+            *per_level(paths.ACTIVITY_TESTS), *per_level(paths.INTERACTION_TESTS),
+            *per_level(paths.VERDICTS),
+            *(paths.dataset_figure(f.stem, "svg", d, level) for d in DATASETS
+              for level in SETTINGS.cell_type_levels
+              for f in DATASET_FIGURES)]

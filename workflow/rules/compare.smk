@@ -21,9 +21,9 @@ rule compare_groups:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("compare_groups"),
+        paths.log("compare_groups", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("compare_groups")
+        paths.benchmark("compare_groups", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=10, minimum_mb=1000),
@@ -45,9 +45,9 @@ rule response_enrichment:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("response_enrichment"),
+        paths.log("response_enrichment", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("response_enrichment")
+        paths.benchmark("response_enrichment", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),
@@ -57,7 +57,8 @@ rule response_enrichment:
 
 
 # One random-effects estimate per contrast x tissue x signature x cell type over every selected
-# dataset; with a single dataset each row says that no pooled estimate is possible.
+# dataset, per cell-type level (datasets labelled at different resolutions meet at lineage level);
+# with a single dataset each row says that no pooled estimate is possible.
 rule meta_analysis:
     input:
         tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
@@ -69,9 +70,9 @@ rule meta_analysis:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("meta_analysis", "all"),
+        paths.log("meta_analysis", paths.ALL_LEVEL_NAME),
     benchmark:
-        paths.benchmark("meta_analysis", "all")
+        paths.benchmark("meta_analysis", paths.ALL_LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=10, minimum_mb=1000),
@@ -97,9 +98,9 @@ rule estimate_activities:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("estimate_activities"),
+        paths.log("estimate_activities", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("estimate_activities")
+        paths.benchmark("estimate_activities", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),

@@ -21,9 +21,9 @@ rule plot_figures:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("plot_figures"),
+        paths.log("plot_figures", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("plot_figures")
+        paths.benchmark("plot_figures", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=2000),
@@ -32,10 +32,12 @@ rule plot_figures:
         "../../scripts/plot_figures.py"
 
 
+# At the cross-dataset level (lineage when analysed), where every dataset has rows.
 rule plot_cross_dataset:
     input:
-        tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
-        interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
+        tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS, SETTINGS.cross_dataset_level),
+        interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS,
+                                       SETTINGS.cross_dataset_level),
         meta=meta_table,
         **CURATED,
     output:
@@ -50,6 +52,7 @@ rule plot_cross_dataset:
     params:
         synthetic=bool(synthetic_datasets()),
         compare=SETTINGS.compare,
+        level=SETTINGS.cross_dataset_level,
     conda:
         "../../envs/neurokine.yaml"
     log:

@@ -28,9 +28,9 @@ rule build_network:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("build_network"),
+        paths.log("build_network", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("build_network")
+        paths.benchmark("build_network", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=2000),

@@ -14,9 +14,9 @@ rule finding_genes:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("finding_genes"),
+        paths.log("finding_genes", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("finding_genes")
+        paths.benchmark("finding_genes", paths.LEVEL_NAME)
     threads: 1
     resources:
         mem_mb=mem_mb(per_input_mb=20, minimum_mb=1500),
@@ -25,24 +25,26 @@ rule finding_genes:
         "../../scripts/finding_genes.py"
 
 
-# The self-contained HTML report over all datasets (figures and tables embedded as data URIs).
+# The self-contained HTML report over all datasets, one section per dataset and cell-type level
+# (figures and tables embedded as data URIs).
 # The script reads each dataset's files by their declared paths (neurokine.workflow.paths); the
 # inputs below list the same files so Snakemake builds them first.
 
 
 rule render_report:
     input:
-        tests=paths.per_dataset(paths.SIGNATURE_TESTS, DATASETS),
+        tests=per_level(paths.SIGNATURE_TESTS),
         qc=paths.per_dataset(paths.QC_STEPS, DATASETS),
-        cell_counts=paths.per_dataset(paths.CELL_COUNTS, DATASETS),
-        interactions=paths.per_dataset(paths.INTERACTION_TESTS, DATASETS),
-        evidence=paths.per_dataset(paths.EVIDENCE, DATASETS),
-        verdicts=paths.per_dataset(paths.VERDICTS, DATASETS),
-        activities=paths.per_dataset(paths.ACTIVITY_TESTS, DATASETS),
-        donor_values=paths.per_dataset(paths.DONOR_VALUES, DATASETS),
+        cell_counts=per_level(paths.CELL_COUNTS),
+        interactions=per_level(paths.INTERACTION_TESTS),
+        evidence=per_level(paths.EVIDENCE),
+        verdicts=per_level(paths.VERDICTS),
+        activities=per_level(paths.ACTIVITY_TESTS),
+        donor_values=per_level(paths.DONOR_VALUES),
         coverage=paths.per_dataset(paths.GENE_COVERAGE, DATASETS),
-        genes=paths.per_dataset(paths.FINDING_GENES, DATASETS),
-        figures=[png for d in DATASETS for png in dataset_figure_pngs(d).values()],
+        genes=per_level(paths.FINDING_GENES),
+        figures=[png for d in DATASETS for level in SETTINGS.cell_type_levels
+                 for png in dataset_figure_pngs(d, level).values()],
         cross_figures=[paths.cross_dataset_figure(f.stem, "png") for f in CROSS_DATASET_FIGURES],
         therapy=paths.THERAPY_TABLE,
         meta=meta_table,
@@ -52,6 +54,7 @@ rule render_report:
         html=report(paths.REPORT, caption="../report/html_report.rst", category="Report"),
     params:
         datasets=DATASETS,
+        levels=SETTINGS.cell_type_levels,
         simulated=[d for d in DATASETS if is_simulated(d)],
         registry={d: REGISTRY.registry[d] for d in DATASETS},
         title=SETTINGS.report_title,

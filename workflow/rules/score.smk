@@ -74,9 +74,9 @@ rule aggregate_shards:
     conda:
         "../../envs/neurokine.yaml"
     log:
-        paths.log("aggregate_shards"),
+        paths.log("aggregate_shards", paths.LEVEL_NAME),
     benchmark:
-        paths.benchmark("aggregate_shards")
+        paths.benchmark("aggregate_shards", paths.LEVEL_NAME)
     threads: 1
     resources:
         # Per-group sums (groups x genes pseudobulk, x signatures x nulls), not cells.

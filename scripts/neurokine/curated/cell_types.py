@@ -113,6 +113,28 @@ def lineage_of(cell_type: str, vocabulary: Mapping[str, CellType] | None = None)
                      f"{list(RESERVED_CELL_TYPES)}")
 
 
+#: Cell-type levels of analysis (config `cell_type_levels`): each cell's own vocabulary type, or
+#: the lineage it belongs to, where deposits labelled at different resolutions meet.
+FINE, LINEAGE = "fine", "lineage"
+LEVELS: tuple[str, ...] = (FINE, LINEAGE)
+
+
+def at_level(cell_type: str, level: str, vocabulary: Mapping[str, CellType] | None = None
+             ) -> str | None:
+    """The type a cell of `cell_type` counts as at a level (None: the label is too coarse for it).
+
+    A lineage-only term (a coarse author label such as "B cells") says nothing finer, so its
+    cells join the lineage level only; reserved classes stay themselves at both levels.
+    """
+    if level == LINEAGE:
+        return lineage_of(cell_type, vocabulary)
+    if level != FINE:
+        raise ValueError(f"unknown cell-type level {level!r}; use one of {list(LEVELS)}")
+    vocabulary = vocabulary if vocabulary is not None else _shipped()
+    known = vocabulary.get(cell_type)
+    return None if known is not None and known.lineage_only else cell_type
+
+
 def lineages(vocabulary: Mapping[str, CellType]) -> list[str]:
     """The lineage terms of a vocabulary, in file order."""
     return [c.id for c in vocabulary.values() if c.lineage == c.id]

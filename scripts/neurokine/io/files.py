@@ -60,18 +60,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], sort_by: Sequence[str]) -> None:
-    """Write a sorted TSV atomically with a fixed float format and no index."""
+#: The column that names a table's cell-type level (fine or lineage).
+LEVEL_COLUMN = "level"
+
+
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], sort_by: Sequence[str],
+              level: str | None = None) -> None:
+    """Write a sorted TSV atomically with a fixed float format and no index (with a cell-type
+    `level`, the table's level column holds it, first unless the table places it)."""
     ordered = frame.sort_values(list(sort_by), kind="mergesort").reset_index(drop=True)
+    if level is not None and LEVEL_COLUMN in ordered.columns:
+        ordered[LEVEL_COLUMN] = level
+    elif level is not None:
+        ordered.insert(0, LEVEL_COLUMN, level)
     with atomic_path(path) as tmp:
         ordered.to_csv(tmp, sep="\t", index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
-def read_tsv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a TSV written by `write_tsv`; only empty fields are missing (a label 'NA' stays text)."""
+def read_tsv(path: str | os.PathLike[str], keep_level: bool = True) -> pd.DataFrame:
+    """Read a TSV written by `write_tsv`; only empty fields are missing (a label 'NA' stays text).
+
+    `keep_level=False` drops the cell-type level column: a rule works within one level, and a
+    constant column would only get in the way of its merges.
+    """
     import pandas as pd
 
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+    return frame if keep_level else frame.drop(columns=[LEVEL_COLUMN], errors="ignore")
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> None:

@@ -43,7 +43,7 @@ KEY_PACKAGES = ("neurokine", "scanpy", "anndata", "numpy", "scipy", "pandas", "s
 
 @dataclasses.dataclass
 class DatasetSection:
-    """Everything the report shows for one dataset."""
+    """Everything the report shows for one dataset at one cell-type level."""
 
     dataset_id: str
     title: str
@@ -62,6 +62,17 @@ class DatasetSection:
     coverage: pd.DataFrame | None = None        # scores/<ds>/gene_coverage.tsv
     genes: pd.DataFrame | None = None           # report/<ds>/finding_genes.tsv
     activities: pd.DataFrame | None = None      # compare/<ds>/activity_tests.tsv
+    level: str | None = None                    # cell-type level (fine, lineage); None: one level
+
+    @property
+    def key(self) -> str:
+        """The section's id in the page: the dataset, with its level when levels are shown."""
+        return self.dataset_id if self.level is None else f"{self.dataset_id}-{self.level}"
+
+    @property
+    def label(self) -> str:
+        """The section's name as the reader sees it."""
+        return self.dataset_id if self.level is None else f"{self.dataset_id} ({self.level} level)"
 
 
 @dataclasses.dataclass
@@ -109,12 +120,17 @@ def top_findings(results: pd.DataFrame, records: pd.DataFrame, alpha: float,
     permutation p-value and its floor sit beside the model's FDR (5 vs 5 donors cannot give a
     permutation p below 2/252, whatever the model says)."""
     hits = results[(results["status"] == "tested") & (results["fdr"] < alpha)].copy()
+    if "level" in hits.columns:
+        # A type that is its own lineage (CD8 T, NK without subtypes) repeats at lineage level:
+        # the first level's row stands for both.
+        hits = hits.drop_duplicates(["dataset_id", "contrast", "tissue", "cell_type", "signature"])
     hits = hits.sort_values(["fdr", "p_value", "contrast", "cell_type", "signature"]).head(limit)
     hits["direction"] = hits["effect"].map(lambda e: "up" if e > 0 else "down")
     hits["therapy_outcomes"] = [therapy_outcomes(records, a, d)
                                 for a, d in zip(hits["axis"], hits["case"], strict=True)]
     hits["test_kind"] = hits["test"].map(_test_kind)
-    columns = ["dataset_id", "contrast", "tissue", "cell_type", "axis", "module", "direction", "effect",
+    columns = ["dataset_id", "contrast", "tissue", "level", "cell_type", "axis", "module", "direction",
+               "effect",
                "hedges_g", "ci_low", "ci_high", "fdr", "p_value", "perm_p_value", "perm_p_floor",
                "test_kind", "n_donors_case", "n_donors_reference", "therapy_outcomes"]
     return hits.reindex(columns=columns)
@@ -313,7 +329,7 @@ def activity_rows(activities: pd.DataFrame, alpha: float) -> pd.DataFrame:
 def explorable_section(section: DatasetSection, records: pd.DataFrame, compare: CompareSettings,
                        report_settings: ReportSettings) -> dict:
     """The JSON payloads of one dataset: verdicts, findings, interactions and their details."""
-    alpha, limit, ds = compare.fdr_alpha, report_settings.table_rows, section.dataset_id
+    alpha, limit, ds = compare.fdr_alpha, report_settings.table_rows, section.key
     findings = findings_rows(section.results, alpha)
     verdicts = (verdict_rows(section.verdicts, records) if section.verdicts is not None
                 else pd.DataFrame())
@@ -387,7 +403,8 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], compare: C
     verdict_png = figures.pop("verdicts", None)
     entry = dict(section.registry)
     return {
-        "id": section.dataset_id, "title": section.title, "citation": section.citation,
+        "id": section.key, "label": section.label, "dataset": section.dataset_id,
+        "level": section.level, "title": section.title, "citation": section.citation,
         "synthetic": section.synthetic,
         "references": [str(r) for r in entry.get("references", [])],
         "accession": str(entry.get("accession", "")), "licence": str(entry.get("licence", "")),
@@ -408,7 +425,7 @@ def render_section(section: DatasetSection, axes: Mapping[str, Axis], compare: C
         "qc": section.qc_steps.groupby(["order", "step"], sort=True)["cells_kept"].sum()
               .reset_index().to_dict("records"),
         "figures": _figures(figures),
-        "downloads": [{"file": f"{section.dataset_id}_{name}", "label": label, "uri": uri}
+        "downloads": [{"file": f"{section.key}_{name}", "label": label, "uri": uri}
                       for name, label, uri in downloads],
         "recovery": recovery, "network_recovery": network_recovery, "n_network_false": n_network_false,
         "no_comparison": comparison_gaps(section.results, section.cell_counts, compare.contrasts),

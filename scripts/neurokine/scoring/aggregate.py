@@ -11,7 +11,7 @@ pass aggregates without ever holding the matrix (tests check that both agree).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import anndata as ad
@@ -290,6 +290,35 @@ def combine_states(states: Sequence[GroupState]) -> GroupState:
     samples = samples.sort_values("sample_id").reset_index(drop=True)
     return GroupState(keys, n_cells, sums, bulk, samples, list(first.signatures),
                       list(first.genes), first.var_names)
+
+
+def regroup(state: GroupState, cell_type_as: Callable[[str], str | None]) -> GroupState:
+    """The state with each group's cell type renamed by `cell_type_as` (None drops the group) and
+    groups that come to share their keys added up, in key order.
+
+    Every sum is additive over cells, so a lineage's group is exactly the sum of its types'
+    groups; a group that keeps its own row keeps its numbers bit for bit.
+    """
+    renamed = state.keys["cell_type"].map(cell_type_as)
+    kept = np.flatnonzero(renamed.notna().to_numpy())
+    keys = state.keys.iloc[kept].assign(cell_type=renamed.iloc[kept].astype(str).to_numpy())
+    columns = list(keys.columns)
+    merged = keys.drop_duplicates().sort_values(columns).reset_index(drop=True)
+    lookup = {tuple(row): i for i, row in enumerate(merged.itertuples(index=False))}
+    rows = np.fromiter((lookup[tuple(r)] for r in keys.itertuples(index=False)), dtype=np.int64,
+                       count=len(keys))
+    member = sp.csr_matrix((np.ones(len(kept)), (rows, kept)), shape=(len(merged), state.n_groups))
+
+    def add(values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(values.shape[0], int(np.prod(values.shape[1:])))
+        return np.asarray(member @ flat, dtype=values.dtype).reshape(len(merged), *values.shape[1:])
+
+    bulk = None
+    if state.bulk is not None:
+        bulk = sp.csr_matrix(member.astype(np.int64) @ sp.csr_matrix(state.bulk).astype(np.int64))
+    return GroupState(merged, add(state.n_cells).astype(np.int64),
+                      {name: add(values) for name, values in state.sums.items()}, bulk,
+                      state.samples, list(state.signatures), list(state.genes), state.var_names)
 
 
 class StreamingAggregate:

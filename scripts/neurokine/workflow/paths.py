@@ -4,7 +4,9 @@ benchmarks all take their paths from here (relative to the working directory).
 Layout: results/<stage>/<dataset>/..., logs/<rule>/<dataset>.log and per-rule benchmarks in
 results/benchmarks/<rule>/<dataset>.tsv; cross-dataset outputs use `all` or their own folder.
 Per-shard files (`{shard}`: 001, 002, ... from the dataset's shard plan) carry `shard-{shard}` in
-their name, their logs and benchmarks `<dataset>/shard-<shard>`.
+their name, their logs and benchmarks `<dataset>/shard-<shard>`. From the aggregates on, every
+table and figure exists once per cell-type level (`{level}`: fine or lineage, config
+`cell_type_levels`) in a `<level>/` folder, their logs and benchmarks `<dataset>/<level>`.
 """
 
 from __future__ import annotations
@@ -40,35 +42,35 @@ GENE_COVERAGE = "results/scores/{dataset}/gene_coverage.tsv"
 CELL_DETECTION = "results/scores/{dataset}/cell_detection/shard-{shard}.parquet"
 NULL_SIGNATURES = "results/scores/{dataset}/null_signatures.tsv"
 GROUP_SUMS = "results/aggregate/{dataset}/shards/shard-{shard}.npz"
-DONOR_SCORES = "results/aggregate/{dataset}/donor_scores.tsv"
-CELL_COUNTS = "results/aggregate/{dataset}/cell_counts.tsv"
-GENE_DETECTION = "results/aggregate/{dataset}/gene_detection.tsv"
-RECEPTOR_DETECTION = "results/aggregate/{dataset}/receptor_detection.tsv"
-NULL_CALIBRATION = "results/aggregate/{dataset}/null_calibration.tsv"
-PSEUDOBULK = "results/aggregate/{dataset}/pseudobulk.h5ad"
+DONOR_SCORES = "results/aggregate/{dataset}/{level}/donor_scores.tsv"
+CELL_COUNTS = "results/aggregate/{dataset}/{level}/cell_counts.tsv"
+GENE_DETECTION = "results/aggregate/{dataset}/{level}/gene_detection.tsv"
+RECEPTOR_DETECTION = "results/aggregate/{dataset}/{level}/receptor_detection.tsv"
+NULL_CALIBRATION = "results/aggregate/{dataset}/{level}/null_calibration.tsv"
+PSEUDOBULK = "results/aggregate/{dataset}/{level}/pseudobulk.h5ad"
 
 # --- compare
-SIGNATURE_TESTS = "results/compare/{dataset}/signature_tests.tsv"
-PSEUDOBULK_TESTS = "results/compare/{dataset}/pseudobulk_tests.tsv"
-DONOR_VALUES = "results/compare/{dataset}/donor_values.tsv"
-COMPOSITION = "results/compare/{dataset}/composition.tsv"
-COMPOSITION_TESTS = "results/compare/{dataset}/composition_tests.tsv"
-RESPONSE_ENRICHMENT = "results/compare/{dataset}/response_enrichment.tsv"
-ACTIVITY_TESTS = "results/compare/{dataset}/activity_tests.tsv"
-ACTIVITY_LEAKAGE = "results/compare/{dataset}/activity_leakage.tsv"
-META_ANALYSIS = "results/compare/meta/meta_analysis.tsv"
+SIGNATURE_TESTS = "results/compare/{dataset}/{level}/signature_tests.tsv"
+PSEUDOBULK_TESTS = "results/compare/{dataset}/{level}/pseudobulk_tests.tsv"
+DONOR_VALUES = "results/compare/{dataset}/{level}/donor_values.tsv"
+COMPOSITION = "results/compare/{dataset}/{level}/composition.tsv"
+COMPOSITION_TESTS = "results/compare/{dataset}/{level}/composition_tests.tsv"
+RESPONSE_ENRICHMENT = "results/compare/{dataset}/{level}/response_enrichment.tsv"
+ACTIVITY_TESTS = "results/compare/{dataset}/{level}/activity_tests.tsv"
+ACTIVITY_LEAKAGE = "results/compare/{dataset}/{level}/activity_leakage.tsv"
+META_ANALYSIS = "results/compare/meta/{level}/meta_analysis.tsv"
 
 # --- network
-NODE_SCORES = "results/network/{dataset}/node_scores.tsv"
-INTERACTION_TESTS = "results/network/{dataset}/interaction_tests.tsv"
-EVIDENCE = "results/network/{dataset}/evidence.tsv"
-VERDICTS = "results/network/{dataset}/verdicts.tsv"
+NODE_SCORES = "results/network/{dataset}/{level}/node_scores.tsv"
+INTERACTION_TESTS = "results/network/{dataset}/{level}/interaction_tests.tsv"
+EVIDENCE = "results/network/{dataset}/{level}/evidence.tsv"
+VERDICTS = "results/network/{dataset}/{level}/verdicts.tsv"
 
 # --- figures and report
-DATASET_FIGURE = "results/figures/{dataset}/{stem}.{ext}"
+DATASET_FIGURE = "results/figures/{dataset}/{level}/{stem}.{ext}"
 CROSS_DATASET_FIGURE = "results/figures/cross_dataset/{stem}.{ext}"
 THERAPY_TABLE = "results/figures/cross_dataset/therapy_panel.tsv"
-FINDING_GENES = "results/report/{dataset}/finding_genes.tsv"
+FINDING_GENES = "results/report/{dataset}/{level}/finding_genes.tsv"
 REPORT = "results/report/index.html"
 
 # --- bookkeeping of every rule
@@ -88,6 +90,9 @@ def benchmark(rule: str, name: str = "{dataset}") -> str:
 
 #: The `name` of a per-shard job's log and benchmark.
 SHARD_NAME = "{dataset}/shard-{shard}"
+#: The `name` of a per-level job's log and benchmark (per dataset, or across datasets).
+LEVEL_NAME = "{dataset}/{level}"
+ALL_LEVEL_NAME = "all/{level}"
 
 
 def per_shard(template: str, dataset: str, shards: Iterable[str]) -> list[str]:
@@ -95,9 +100,9 @@ def per_shard(template: str, dataset: str, shards: Iterable[str]) -> list[str]:
     return [template.format(dataset=dataset, shard=s) for s in shards]
 
 
-def dataset_figure(stem: str, ext: str, dataset: str = "{dataset}") -> str:
-    """One per-dataset figure file (`{dataset}` stays a wildcard unless given)."""
-    return DATASET_FIGURE.format(dataset=dataset, stem=stem, ext=ext)
+def dataset_figure(stem: str, ext: str, dataset: str = "{dataset}", level: str = "{level}") -> str:
+    """One per-dataset figure file (`{dataset}` and `{level}` stay wildcards unless given)."""
+    return DATASET_FIGURE.format(dataset=dataset, level=level, stem=stem, ext=ext)
 
 
 def cross_dataset_figure(stem: str, ext: str) -> str:
@@ -105,6 +110,12 @@ def cross_dataset_figure(stem: str, ext: str) -> str:
     return CROSS_DATASET_FIGURE.format(stem=stem, ext=ext)
 
 
-def per_dataset(template: str, datasets: Iterable[str]) -> list[str]:
-    """A per-dataset path for each dataset, in the given order."""
-    return [template.format(dataset=d) for d in datasets]
+def per_dataset(template: str, datasets: Iterable[str], level: str = "{level}") -> list[str]:
+    """A per-dataset path for each dataset, in the given order (`{level}` stays unless given)."""
+    return [template.format(dataset=d, level=level) for d in datasets]
+
+
+def per_level(template: str, levels: Iterable[str], datasets: Iterable[str] = ("{dataset}",)
+              ) -> list[str]:
+    """A per-level path for each dataset and level (datasets outer, levels inner)."""
+    return [template.format(dataset=d, level=lv) for d in datasets for lv in levels]
