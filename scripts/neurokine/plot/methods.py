@@ -74,8 +74,10 @@ def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) ->
         parts.append(
             f"For {_count(model, 'test')} the reported p-value is from a linear model of one value per "
             "donor on disease (plus the covariates that entered, below)" + (
-                ", its residual variance moderated by empirical Bayes across the tests of its family "
-                "(limma-style)" if moderated else "") + "; the effect is the case-minus-reference "
+                ", its residual variance moderated by empirical Bayes across the tests of its "
+                "module (limma-style; the prior weighs at most half the test's own residual "
+                "degrees of freedom, because every test of a family shares the same donors)"
+                if moderated else "") + "; the effect is the case-minus-reference "
             "difference of donor means and the 95% interval a t interval.")
     if permutation:
         parts.append(
@@ -110,7 +112,7 @@ def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) ->
                          for c in cell.split(";") if c.strip() and ":" not in c and " " not in c})
     parts.append("Covariates in the model: " + (", ".join(covariates) if covariates else "none") + ".")
     parts.append(f"Effect sizes are Hedges' g. P-values were adjusted by Benjamini-Hochberg within each "
-                 f"family of one dataset x contrast x tissue x module, across axes and cell types; "
+                 f"family of one dataset x contrast x tissue, across modules, axes and cell types; "
                  f"findings are called at BH-FDR < {compare_settings.fdr_alpha}.")
     return " ".join(parts)
 
