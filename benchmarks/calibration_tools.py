@@ -53,20 +53,32 @@ def cell_level_wilcoxon(obs: pd.DataFrame, scores: pd.DataFrame, case: str, refe
 
 
 def score_donors(adata: ad.AnnData, axes: Sequence, *, qc: PrepareSettings | None, target_sum: float,
-                 ctrl_size: int = 50, n_bins: int = 25, min_coverage: float = 0.5, seed: int = 0
+                 ctrl_size: int = 50, n_bins: int = 25, min_coverage: float = 0.5, seed: int = 0,
+                 control_pool: str = "scanpy", equalize_depth: bool = False
                  ) -> tuple[ad.AnnData, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The workflow's prepare -> score -> aggregate code on one AnnData, in memory.
 
     Returns the prepared AnnData, per-cell scores, the donor-level long table (as
-    donor_scores.tsv) and the gene-coverage table.
+    donor_scores.tsv) and the gene-coverage table. `equalize_depth` thins every sample to the
+    shallowest sample's median depth before normalizing, as the workflow's prepare stage does.
     """
     prepared = adata
     if qc is not None:
         prepared, _ = prepare.apply_qc(adata, qc)
-    prepared = prepare.normalize(prepared.copy(), target_sum)
+    prepared = prepared.copy()
+    thinned = None
+    if equalize_depth:
+        counts = prepare.canonical_counts(prepared.X)
+        samples = prepared.obs["sample_id"].astype(str).to_numpy()
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        plan = prepare.depth_plan(prepare.sample_depths(samples, totals, np.ones(len(samples), bool)),
+                                  equalize=True)
+        fractions = dict(zip(plan["sample_id"], plan["keep_fraction"], strict=True))
+        thinned = prepare.thin_to_depth(counts, samples, fractions, seed)
+    prepared = prepare.normalize(prepared, target_sum, thinned)
     cell_scores, coverage = score_cells(
         prepared.X, prepared.var_names, gene_sets(axes), ctrl_size=ctrl_size,
-        n_bins=n_bins, random_state=seed, min_coverage=min_coverage)
+        n_bins=n_bins, random_state=seed, min_coverage=min_coverage, control_pool=control_pool)
     cell_scores.index = prepared.obs_names
     donor_scores = aggregate.mean_scores(prepared.obs, cell_scores)
     return prepared, cell_scores, donor_scores, coverage

@@ -25,6 +25,7 @@ The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -55,11 +56,13 @@ from neurokine.workflow.config import load_config
 REPO = Path(__file__).resolve().parents[1]
 ALPHA = 0.05
 GROUPS = ("control", "MS", "NMOSD")
-#: (label, scoring method, control pool): the methods compared side by side on the same cells.
-METHODS = (("mean", "mean", "background"), ("mean_scanpy_controls", "mean", "scanpy"),
-           ("weighted", "weighted", "scanpy"), ("ucell", "ucell", "scanpy"),
-           ("pseudobulk", "pseudobulk", ""), ("mean_equalized", "mean", "background"),
-           ("ucell_equalized", "ucell", "scanpy"))
+#: (label, scoring method, control pool, depth equalized): the methods compared side by side on
+#: the same cells. `mean` is the workflow's default (normalize.equalize_depth: true); pseudobulk
+#: always reads the raw counts (layers["counts"]), as the workflow does.
+METHODS = (("mean", "mean", "background", True), ("mean_raw_depth", "mean", "background", False),
+           ("mean_scanpy_controls", "mean", "scanpy", True), ("weighted", "weighted", "scanpy", True),
+           ("ucell", "ucell", "scanpy", True), ("ucell_raw_depth", "ucell", "scanpy", False),
+           ("pseudobulk", "pseudobulk", "", True))
 STRONG = 4.0
 #: Every false positive of the run (written beside --out for inspection).
 FALSE_POSITIVES: list[pd.DataFrame] = []
@@ -96,20 +99,6 @@ def thin_group(adata, group: str, fraction: float, rng: np.random.Generator):
     counts.eliminate_zeros()
     adata.X = counts.astype(np.int32)
     return adata
-
-
-def equalize_depth(adata, rng: np.random.Generator):
-    """Thin every sample's counts to the smallest sample median library size (binomial)."""
-    counts = sp.csr_matrix(adata.X, copy=True)
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    samples = adata.obs["sample_id"].astype(str).to_numpy()
-    medians = pd.Series(totals).groupby(samples).median()
-    keep = (medians.min() / medians).reindex(samples).to_numpy()
-    counts.data = rng.binomial(counts.data.astype(np.int64), np.repeat(keep, np.diff(counts.indptr)))
-    counts.eliminate_zeros()
-    out = adata.copy()
-    out.X = counts.astype(np.int32)
-    return out
 
 
 def shares_genes(axes, truth: pd.DataFrame) -> set[tuple[str, str, str]]:
@@ -150,23 +139,23 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
     adata = simulate_cohort(axes, cell_types, **sim, planted_effects=effects, seed=seed + index)
     thinned = str(rng.choice(GROUPS))
     adata = thin_group(adata, thinned, THINNING, rng)
-    prepared, _ = prepare.apply_qc(adata, settings.prepare)
-    prepared = prepare.normalize(prepared, settings.prepare.target_sum)
+    # The workflow's own prepare stage, with and without depth equalization.
+    prepared = {equalize: prepare.prepare_dataset(
+        adata.copy(), dataclasses.replace(settings.prepare, equalize_depth=equalize), seed + index)[0]
+        for equalize in {m[3] for m in METHODS if m[0] in SELECTED}}
     truth = planted_truth(effects, axes)
     leaky = shares_genes(axes, truth)
     contrasts = [Contrast(d, "control") for d in GROUPS[1:]]
     options = compare.compare_options(settings.compare, seed)
-    equalized = prepare.normalize(equalize_depth(prepare.apply_qc(adata, settings.prepare)[0], rng),
-                                  settings.prepare.target_sum)
     rows = []
-    for label, method, pool in (m for m in METHODS if m[0] in SELECTED):
+    for label, method, pool, equalized in (m for m in METHODS if m[0] in SELECTED):
+        data = prepared[equalized]
         if method == "pseudobulk":
-            scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(prepared), gene_sets(axes),
+            scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(data), gene_sets(axes),
                                                            settings.scoring.min_gene_coverage)
             tests = compare.compare_groups(scores, coverage, contrasts, value="mean_score",
                                            measure="pseudobulk_logcpm", **options)
         else:
-            data = equalized if label.endswith("equalized") else prepared
             scores, coverage = score_cells(data.X, data.var_names, gene_sets(axes), method=method,
                                            control_pool=pool, random_state=seed,
                                            min_coverage=settings.scoring.min_gene_coverage)
@@ -184,7 +173,8 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
             "cohort": index, "method": label, "strong": strong, "thinned_group": thinned,
             "planted": "; ".join(f"{e.disease}/{e.axis}.{e.module}/{e.cell_type}/{e.log2_fold_change}"
                                  for e in effects),
-            "n_planted": summary["n_planted"], "n_recovered": summary["n_recovered"],
+            "n_planted": summary["n_planted"], "n_testable": summary["n_testable"],
+            "n_recovered": summary["n_recovered"],
             "n_significant": significant, "n_false": false,
             "fdp": false / significant if significant else 0.0,
             "n_null": len(null), "n_null_beside_strong": int(null["beside_strong"].sum()),
@@ -267,6 +257,7 @@ def main() -> None:
             "cohorts": len(group), "mean_fdp": round(float(group["fdp"].mean()), 4),
             "max_fdp": round(float(group["fdp"].max()), 4),
             "recall": round(float(group["n_recovered"].sum() / group["n_planted"].sum()), 4),
+            "recall_testable": round(float(group["n_recovered"].sum() / group["n_testable"].sum()), 4),
             "recall_strong_cohorts": round(float(group.loc[group["strong"], "n_recovered"].sum()
                                                  / group.loc[group["strong"], "n_planted"].sum()), 4),
             "false_positives": int(group["n_false"].sum()),

@@ -9,6 +9,9 @@
   cell type, in both donors.
 
 Signatures are scored at gene coverage >= 0.3 because these files hold only ~1,000-1,300 genes.
+The null splits and the IFN-beta check run once per scoring variant (--variants), side by side:
+`scanpy` (scanpy's control draw, each sample at its own depth: how these checks were first
+made) and `workflow` (the workflow's defaults: background control pool, depth equalized).
 
     flock /tmp/neurokine-heavy.lock python benchmarks/real_data_checks.py [--data ../shared/data]
 
@@ -36,6 +39,8 @@ from neurokine.stats import activity, compare
 REPO = Path(__file__).resolve().parents[1]
 
 MIN_COVERAGE = 0.3
+#: Scoring variants: (control pool, depth equalized).
+VARIANTS = {"scanpy": ("scanpy", False), "workflow": ("background", True)}
 
 
 def weighted(frame: pd.DataFrame, column: str, weights: str) -> float:
@@ -44,11 +49,17 @@ def weighted(frame: pd.DataFrame, column: str, weights: str) -> float:
     return float(np.average(frame.loc[ok, column], weights=frame.loc[ok, weights]))
 
 
-def null_splits(name, axes, data, **kwargs) -> dict:
+def scored(adata, axes, variant: str):
+    """score_donors with one variant's control pool and depth handling."""
+    pool, equalize = VARIANTS[variant]
+    return calibration.score_donors(adata, axes, qc=None, target_sum=1e4, min_coverage=MIN_COVERAGE,
+                                    control_pool=pool, equalize_depth=equalize)
+
+
+def null_splits(name, axes, data, variant: str = "scanpy", **kwargs) -> dict:
     """Random fake-group splits on one dataset; pooled false-positive rates of both methods."""
     adata = calibration.load_shared_example(data, name)
-    prepared, cell_scores, donor_scores, coverage = calibration.score_donors(
-        adata, axes, qc=None, target_sum=1e4, min_coverage=MIN_COVERAGE)
+    prepared, cell_scores, donor_scores, coverage = scored(adata, axes, variant)
     splits = calibration.random_split_fpr(prepared.obs, cell_scores, donor_scores, coverage, **kwargs)
     out = {"dataset": name, "n_donors": int(donor_scores["donor_id"].nunique()),
            "n_signatures": int((coverage["status"] == "scored").sum()),
@@ -62,11 +73,10 @@ def null_splits(name, axes, data, **kwargs) -> dict:
     return out
 
 
-def ifn_check(axes, data) -> dict:
+def ifn_check(axes, data, variant: str = "scanpy") -> dict:
     """Paired IFN-beta stimulation: the type I IFN axis must lead in every cell type and donor."""
     adata = calibration.load_shared_example(data, "kang_muscat_example")
-    _, _, donor_scores, coverage = calibration.score_donors(adata, axes, qc=None, target_sum=1e4,
-                                                            min_coverage=MIN_COVERAGE)
+    _, _, donor_scores, coverage = scored(adata, axes, variant)
     contrast = compare.Contrast("IFNb_stim", "control")
     result = compare.compare_groups(donor_scores, coverage, [contrast], covariates=[], min_cells=10,
                                     min_donors=2, n_boot=1000, seed=1)
@@ -143,26 +153,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--splits", type=int, default=200)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated scoring variants of {sorted(VARIANTS)}")
+    parser.add_argument("--skip-activities", action="store_true")
     args = parser.parse_args()
     vocabulary = load_cell_types(REPO / "resources/cell_types.yaml",
                                  REPO / "resources/schemas/cell_types.schema.yaml")
     axes = load_axes(REPO / "resources/signatures/axes", REPO / "resources/schemas/axis.schema.yaml",
                      vocabulary)
     started = time.time()
-    runs = {
-        "kang_ctrl8_4v4": null_splits("kang_muscat_ctrl8", axes, args.data, n_case=4,
-                                      n_splits=args.splits, seed=1, n_boot=100),
-        "onek1k_20v20_sex_age": null_splits("onek1k_scdesignpop", axes, args.data, n_case=20,
-                                            n_splits=args.splits, seed=2, covariates=["sex", "age"],
-                                            n_boot=100),
-        "onek1k_5v5": null_splits("onek1k_scdesignpop", axes, args.data, n_case=5, n_reference=5,
-                                  n_splits=args.splits, seed=3, n_boot=100),
-    }
-    for key, value in runs.items():
-        print(key, value, flush=True)
-    summary = {**runs, "kang_ifn_beta": ifn_check(axes, args.data),
-               "kang_ifn_beta_activities": activity_check(axes, args.data),
-               "seconds": round(time.time() - started, 1)}
+    summary = {}
+    for variant in args.variants.split(","):
+        runs = {
+            "kang_ctrl8_4v4": null_splits("kang_muscat_ctrl8", axes, args.data, variant, n_case=4,
+                                          n_splits=args.splits, seed=1, n_boot=100),
+            "onek1k_20v20_sex_age": null_splits("onek1k_scdesignpop", axes, args.data, variant,
+                                                n_case=20, n_splits=args.splits, seed=2,
+                                                covariates=["sex", "age"], n_boot=100),
+            "onek1k_5v5": null_splits("onek1k_scdesignpop", axes, args.data, variant, n_case=5,
+                                      n_reference=5, n_splits=args.splits, seed=3, n_boot=100),
+        }
+        for key, value in runs.items():
+            print(variant, key, value, flush=True)
+        summary[variant] = {**runs, "kang_ifn_beta": ifn_check(axes, args.data, variant)}
+    if not args.skip_activities:
+        summary["kang_ifn_beta_activities"] = activity_check(axes, args.data)
+    summary["seconds"] = round(time.time() - started, 1)
     print(json.dumps(summary))
 
 

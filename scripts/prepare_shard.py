@@ -15,7 +15,8 @@ source = snakemake.input.h5ad
 adata = read_samples(source, shard_samples(snakemake.input.plan, snakemake.wildcards.shard))
 n_cells = adata.n_obs
 prepared = prepare.prepare_shard(adata, read_npz(snakemake.input.record),
-                                 read_tsv(snakemake.input.genes), snakemake.params.prepare, source)
+                                 read_tsv(snakemake.input.genes), read_tsv(snakemake.input.depth),
+                                 snakemake.params.prepare, snakemake.params.seed, source)
 # AnnData holds reference cycles, so the unfiltered matrix is freed only by a collection; it
 # would otherwise stay in memory beside the prepared one while it is written.
 del adata

@@ -24,6 +24,7 @@ for dataset in params.datasets:
     truth = (read_tsv(paths.PLANTED_EFFECTS.format(dataset=dataset))
              if dataset in params.simulated else None)
     per_dataset = {"qc_steps": read_tsv(paths.QC_STEPS.format(dataset=dataset)),
+                   "depth": read_tsv(paths.DEPTH_PLAN.format(dataset=dataset)),
                    "coverage": read_tsv(paths.GENE_COVERAGE.format(dataset=dataset))}
     for level in params.levels:
         table = {name: read_tsv(template.format(dataset=dataset, level=level)) for name, template in (

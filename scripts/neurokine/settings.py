@@ -80,11 +80,12 @@ class PrepareSettings:
     max_pct_mito: float
     min_cells_per_gene: int
     target_sum: float
+    equalize_depth: bool
 
     @classmethod
     def from_config(cls, config: Mapping) -> PrepareSettings:
         """Build from the validated `qc:` and `normalize:` blocks."""
-        return cls(**config["qc"], target_sum=config["normalize"]["target_sum"])
+        return cls(**config["qc"], **config["normalize"])
 
 
 @dataclasses.dataclass(frozen=True)

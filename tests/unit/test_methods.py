@@ -46,3 +46,16 @@ def test_scoring_method_is_the_one_configured():
     ucell = methods.scoring_paragraph(type(settings.scoring)(**{**settings.scoring.__dict__,
                                                                 "method": "ucell"}), settings.compare)
     assert "UCell" in ucell and "score_genes" not in ucell
+
+
+def test_the_depth_paragraph_follows_the_depth_plans_of_the_run():
+    from neurokine.io.prepare import depth_plan
+
+    depths = pd.DataFrame({"sample_id": ["a", "b", "c"], "cells_kept": [50, 60, 0],
+                           "median_total_counts": [4000.0, 2000.0, np.nan]})
+    text = methods.depth_paragraph({"demo": depth_plan(depths, equalize=True)})
+    assert "thinned binomially" in text and "demo: 2,000 counts per cell" in text
+    assert "samples kept 50% to 100% of their counts" in text  # the empty sample is not counted
+    off = methods.depth_paragraph({"demo": depth_plan(depths, equalize=False)})
+    assert "equalize_depth: false" in off and "thinned" not in off
+    assert methods.depth_paragraph({}) == ""

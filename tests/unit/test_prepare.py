@@ -15,14 +15,22 @@ from neurokine.io.prepare import (
     apply_qc,
     cells_per_gene,
     check_harmonized,
+    depth_plan,
+    gather_qc,
     keep_cells,
     normalize,
+    prepare_dataset,
+    prepare_shard,
     qc_metrics,
+    qc_shard,
+    shallow_sample_warning,
+    thin_to_depth,
 )
 from neurokine.settings import PrepareSettings
 
 THRESHOLDS = PrepareSettings(min_counts=500, max_counts=50000, min_genes=100, max_genes=6000,
-                             max_pct_mito=10.0, min_cells_per_gene=3, target_sum=1e4)
+                             max_pct_mito=10.0, min_cells_per_gene=3, target_sum=1e4,
+                             equalize_depth=True)
 
 
 def test_qc_table_is_monotone_and_matches_the_output(small_cohort):
@@ -125,3 +133,102 @@ def test_normalize_in_slices_equals_one_pass_and_leaves_counts_intact(small_coho
     assert sliced.X.nnz == counts.nnz - 5
     np.testing.assert_array_equal(sliced.layers["counts"].toarray(), counts.toarray())
     assert sliced.layers["counts"].nnz == counts.nnz
+
+
+# --------------------------------------------------------------------------- depth equalization
+
+
+def thin_group(adata: ad.AnnData, group: str, fraction: float, seed: int) -> ad.AnnData:
+    """A copy whose `group` cells keep `fraction` of their counts: a depth difference by group."""
+    counts = sp.csr_matrix(adata.X, copy=True)
+    member = np.repeat(adata.obs["disease"].astype(str).to_numpy() == group, np.diff(counts.indptr))
+    counts.data[member] = np.random.default_rng(seed).binomial(counts.data[member], fraction)
+    counts.eliminate_zeros()
+    out = adata.copy()
+    out.X = counts.astype(np.int32)
+    return out
+
+
+def test_equalized_samples_share_the_shallowest_depth_and_keep_raw_counts(small_cohort):
+    adata = thin_group(small_cohort[0], "MS", 0.5, seed=1)
+    prepared, _, depth = prepare_dataset(adata, THRESHOLDS, seed=3)
+    raw, _, _ = prepare_dataset(adata, dataclasses.replace(THRESHOLDS, equalize_depth=False), seed=3)
+    assert (prepared.layers["counts"] != raw.layers["counts"]).nnz == 0  # raw counts kept
+    target = depth["target_total_counts"].iloc[0]
+    assert target == depth["median_total_counts"].min()
+    shallowest = depth.loc[depth["median_total_counts"].idxmin(), "sample_id"]
+    assert depth.set_index("sample_id").loc[shallowest, "keep_fraction"] == 1.0
+    detected = np.diff(prepared.X.indptr)
+    raw_detected = np.diff(raw.X.indptr)
+    assert (detected <= raw_detected).all() and (detected < raw_detected).any()
+    samples = prepared.obs["sample_id"].astype(str).to_numpy()
+    ratio = pd.Series(detected / raw_detected).groupby(samples).mean()
+    kept = depth.set_index("sample_id")["keep_fraction"]
+    # Deeper samples lose more detected genes; the shallowest loses none.
+    assert ratio[shallowest] == 1.0
+    assert np.corrcoef(ratio.to_numpy(), kept.reindex(ratio.index).to_numpy())[0, 1] > 0.9
+
+
+def test_thinning_is_the_same_whichever_samples_share_the_matrix(small_cohort):
+    counts = prepare_dataset(small_cohort[0], dataclasses.replace(THRESHOLDS, equalize_depth=False),
+                             seed=0)[0].layers["counts"]
+    samples = np.asarray([f"S{i % 3}" for i in range(counts.shape[0])])  # interleaved rows
+    fractions = {"S0": 0.5, "S1": 0.8, "S2": 1.0}
+    together = thin_to_depth(counts, samples, fractions, seed=11)
+    for sample in ("S0", "S1"):
+        rows = np.flatnonzero(samples == sample)
+        alone = thin_to_depth(counts[rows], samples[rows], fractions, seed=11)
+        assert (together[rows] != alone).nnz == 0
+    s2 = np.flatnonzero(samples == "S2")
+    assert (together[s2] != counts[s2]).nnz == 0
+    assert (thin_to_depth(counts, samples, fractions, seed=11) != together).nnz == 0
+    assert (thin_to_depth(counts, samples, fractions, seed=12) != together).nnz > 0
+    kept = together[np.flatnonzero(samples == "S0")].sum() / counts[np.flatnonzero(samples == "S0")].sum()
+    assert abs(kept - 0.5) < 0.01
+
+
+def test_equalizing_depth_removes_most_of_a_depth_difference_in_sparse_genes(small_cohort):
+    """Log-normalized values of sparse genes fall with depth: a group at half depth looks lower."""
+    adata = thin_group(small_cohort[0], "MS", 0.5, seed=2)
+    differences = {}
+    for equalize in (False, True):
+        prepared, _, _ = prepare_dataset(adata, dataclasses.replace(THRESHOLDS, equalize_depth=equalize),
+                                         seed=5)
+        x = prepared.X.tocsc()
+        sparse = np.asarray((x != 0).mean(axis=0)).ravel() < 0.2
+        per_cell = np.asarray(x[:, sparse].mean(axis=1)).ravel()
+        groups = prepared.obs["disease"].astype(str).to_numpy()
+        samples = prepared.obs["sample_id"].astype(str).to_numpy()
+        donor = pd.Series(per_cell).groupby(samples).mean()
+        arm = pd.Series(groups).groupby(samples).first()
+        differences[equalize] = donor[arm == "MS"].mean() - donor[arm == "control"].mean()
+    assert differences[False] < 0  # the thinned group's sparse genes read lower
+    assert abs(differences[True]) < 0.25 * abs(differences[False])
+
+
+def test_depth_plan_without_equalizing_keeps_every_count():
+    depths = pd.DataFrame({"sample_id": ["b", "a", "c"], "cells_kept": [10, 20, 0],
+                           "median_total_counts": [2000.0, 4000.0, np.nan]})
+    off = depth_plan(depths, equalize=False)
+    assert list(off["sample_id"]) == ["a", "b", "c"] and (off["keep_fraction"] == 1.0).all()
+    assert off["target_total_counts"].isna().all()
+    on = depth_plan(depths, equalize=True).set_index("sample_id")
+    assert on.loc["a", "keep_fraction"] == 0.5 and on.loc["b", "keep_fraction"] == 1.0
+    assert on.loc["c", "keep_fraction"] == 1.0  # no kept cell: nothing to thin
+    assert shallow_sample_warning(depth_plan(depths, equalize=True)) is None
+
+
+def test_a_much_shallower_sample_is_named_in_a_warning():
+    depths = pd.DataFrame({"sample_id": ["a", "b", "c"], "cells_kept": [50, 60, 40],
+                           "median_total_counts": [4000.0, 3800.0, 900.0]})
+    warning = shallow_sample_warning(depth_plan(depths, equalize=True))
+    assert warning is not None and "sample c" in warning and "equalize_depth" in warning
+    assert shallow_sample_warning(depth_plan(depths, equalize=False)) is None
+
+
+def test_prepare_shard_refuses_samples_missing_from_the_depth_plan(small_cohort):
+    adata = small_cohort[0][:400].copy()
+    record, steps = qc_shard(adata, THRESHOLDS)
+    _, genes, depth = gather_qc([record], [steps], THRESHOLDS, ["x"])
+    with pytest.raises(InputError, match="not in the depth plan"):
+        prepare_shard(adata, record, genes, depth.iloc[1:], THRESHOLDS, 0, "shard-x.h5ad")

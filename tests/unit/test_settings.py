@@ -123,7 +123,7 @@ NO_CODE_DEFAULT = {"max_mem_mb", "cell_type_levels", "sharding.max_cells", "scor
                    "compare.enrichment.min_size", "compare.enrichment.max_size",
                    "network.min_ligand_fraction", "network.min_receptor_fraction",
                    "network.top_edges", "network.min_donor_agreement", "report.table_rows",
-                   "report.detail_findings", "fetch.lock_file"}
+                   "report.detail_findings", "fetch.lock_file", "normalize.equalize_depth"}
 
 
 #: Library defaults that differ from the schema on purpose: (key, callable, parameter, value, why).

@@ -34,7 +34,8 @@ from neurokine.workflow.shards import (
 )
 
 THRESHOLDS = PrepareSettings(min_counts=500, max_counts=50000, min_genes=100, max_genes=6000,
-                             max_pct_mito=10.0, min_cells_per_gene=3, target_sum=1e4)
+                             max_pct_mito=10.0, min_cells_per_gene=3, target_sum=1e4,
+                             equalize_depth=True)
 PARAMS = ScoringParams(method="mean", random_state=4, min_coverage=0.5, n_null=5, chunk_nnz=60_000)
 
 
@@ -189,18 +190,19 @@ def test_qc_in_shards_equals_qc_of_the_whole_dataset(small_cohort):
     counted = sum(prepare.qc_shard(part, THRESHOLDS)[0]["cells_per_gene"] for part in shards)
     thresholds = PrepareSettings(**{**THRESHOLDS.__dict__,
                                     "min_cells_per_gene": int(np.median(counted))})
-    filtered, table = prepare.apply_qc(adata, thresholds)
-    whole = prepare.normalize(filtered, thresholds.target_sum)
+    whole, table, whole_depth = prepare.prepare_dataset(adata, thresholds, seed=7)
     results = [prepare.qc_shard(part, thresholds) for part in shards]
-    qc, genes = prepare.gather_qc([r for r, _ in results], [t for _, t in results], thresholds,
-                                  ["s1", "s2", "s3"])
+    qc, genes, depth = prepare.gather_qc([r for r, _ in results], [t for _, t in results],
+                                         thresholds, ["s1", "s2", "s3"])
+    pd.testing.assert_frame_equal(depth, whole_depth)
+    assert (depth["keep_fraction"] < 1).sum() == len(depth) - 1  # every sample but one is thinned
     alone = prepare.genes_kept(results[0][0]["cells_per_gene"], thresholds)
     assert alone.sum() < genes["kept"].sum()  # the gathered filter matters here
     assert genes["kept"].sum() == whole.n_vars < adata.n_vars
     sort = ["order", "sample_id"]
     pd.testing.assert_frame_equal(qc.sort_values(sort).reset_index(drop=True),
                                   table.sort_values(sort).reset_index(drop=True))
-    prepared = [prepare.prepare_shard(part, record, genes, thresholds, f"s{i}")
+    prepared = [prepare.prepare_shard(part, record, genes, depth, thresholds, 7, f"s{i}")
                 for i, (part, (record, _)) in enumerate(zip(shards, results, strict=True))]
     joined = ad.concat(prepared, merge="same")
     assert list(joined.obs_names) == list(whole.obs_names)

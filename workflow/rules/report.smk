@@ -35,6 +35,7 @@ rule render_report:
     input:
         tests=per_level(paths.SIGNATURE_TESTS),
         qc=paths.per_dataset(paths.QC_STEPS, DATASETS),
+        depth=paths.per_dataset(paths.DEPTH_PLAN, DATASETS),
         cell_counts=per_level(paths.CELL_COUNTS),
         interactions=per_level(paths.INTERACTION_TESTS),
         evidence=per_level(paths.EVIDENCE),

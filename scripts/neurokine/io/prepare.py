@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import anndata as ad
 import numpy as np
@@ -13,6 +13,8 @@ import scipy.sparse as sp
 from neurokine import OBS_COLUMNS
 from neurokine.errors import InputError
 from neurokine.io.registry import RESERVED_CELL_TYPES
+from neurokine.io.shards import runs
+from neurokine.seeds import sub_rng
 from neurokine.settings import PrepareSettings
 
 #: Cell filters in the order they are applied: (step name, obs metric, comparison, config key).
@@ -177,31 +179,108 @@ def cells_per_gene(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> np.
     return counts
 
 
-def normalize(adata: ad.AnnData, target_sum: float) -> ad.AnnData:
-    """Keep raw counts in layers['counts']; set X to log1p of counts scaled to target_sum."""
-    counts = sp.csr_matrix(adata.X)
+def canonical_counts(matrix: sp.spmatrix | np.ndarray) -> sp.csr_matrix:
+    """Counts as int32 CSR with sorted column indices per cell."""
+    counts = sp.csr_matrix(matrix)
     if counts.dtype != np.int32:
         counts = counts.astype(np.int32)
     # Canonical (sorted) column order per cell: scores sum each cell's values in stored order,
     # so the same counts must always be stored the same way for byte-identical results.
     counts.sort_indices()
+    return counts
+
+
+def normalize(adata: ad.AnnData, target_sum: float,
+              scored_counts: sp.csr_matrix | None = None) -> ad.AnnData:
+    """Keep raw counts in layers['counts']; set X to log1p of counts (or of `scored_counts`, the
+    depth-equalized counts of the same cells) scaled to target_sum."""
+    counts = canonical_counts(adata.X)
+    source = counts if scored_counts is None else canonical_counts(scored_counts)
     # In X's own dtype: scipy's sum() would upcast the whole matrix to int64 first.
-    totals = (counts @ np.ones(counts.shape[1], dtype=counts.dtype)).astype(np.float32)
+    totals = (source @ np.ones(source.shape[1], dtype=source.dtype)).astype(np.float32)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
-    logged = np.empty(counts.nnz, dtype=np.float32)
-    for start in range(0, counts.nnz, CHECK_CHUNK):
-        part = slice(start, min(start + CHECK_CHUNK, counts.nnz))
-        rows = np.searchsorted(counts.indptr, np.arange(part.start, part.stop), side="right") - 1
-        logged[part] = np.log1p(counts.data[part].astype(np.float32) * scale[rows])
+    logged = np.empty(source.nnz, dtype=np.float32)
+    for start in range(0, source.nnz, CHECK_CHUNK):
+        part = slice(start, min(start + CHECK_CHUNK, source.nnz))
+        rows = np.searchsorted(source.indptr, np.arange(part.start, part.stop), side="right") - 1
+        logged[part] = np.log1p(source.data[part].astype(np.float32) * scale[rows])
     # X shares the counts' index arrays (same sparsity), so the prepared object costs 1.5x the
     # count matrix, not 3x; zeros (empty cells, stored zeros) are dropped on a private copy.
-    normalized = sp.csr_matrix((logged, counts.indices, counts.indptr), shape=counts.shape)
+    normalized = sp.csr_matrix((logged, source.indices, source.indptr), shape=source.shape)
     if (logged == 0).any():
         normalized = normalized.copy()
         normalized.eliminate_zeros()
     adata.X = normalized
     adata.layers["counts"] = counts
     return adata
+
+
+# --------------------------------------------------------------------------- depth
+# Per-cell mean scores of log-normalized values depend on depth (a sparse gene's log1p value is
+# not linear in its count), so a depth difference that follows the groups reads as a disease
+# effect even to an exact permutation test. Thinning every sample to the shallowest sample's
+# median depth removes it; pseudobulk and detection keep the raw counts.
+
+
+def sample_depths(samples: np.ndarray, total_counts: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
+    """Per sample (sorted): QC-kept cells and their median total counts (NaN with none kept)."""
+    frame = pd.DataFrame({"sample_id": samples[keep], "total": total_counts[keep]})
+    medians = frame.groupby("sample_id")["total"].median()
+    names = np.unique(samples)
+    kept = pd.Series(samples[keep]).value_counts()
+    return pd.DataFrame({"sample_id": names.astype(object),
+                         "cells_kept": [int(kept.get(n, 0)) for n in names],
+                         "median_total_counts": medians.reindex(names).to_numpy(dtype=float)})
+
+
+def depth_plan(depths: pd.DataFrame, equalize: bool) -> pd.DataFrame:
+    """Each sample's target depth (the shallowest measured sample's median) and share of counts
+    kept (1 when not equalizing, or for a sample with no kept cell)."""
+    plan = depths.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    measured = plan["cells_kept"] > 0
+    target = float(plan.loc[measured, "median_total_counts"].min()) if equalize else np.nan
+    plan["target_total_counts"] = target
+    share = np.minimum(1.0, target / plan["median_total_counts"].to_numpy(dtype=float))
+    plan["keep_fraction"] = np.where(measured & equalize, share, 1.0)
+    return plan
+
+
+def shallow_sample_warning(plan: pd.DataFrame, ratio: float = 0.5) -> str | None:
+    """A warning when the shallowest sample sets the depth below `ratio` x the typical sample's."""
+    measured = plan[plan["cells_kept"] > 0]
+    if measured.empty or not np.isfinite(measured["target_total_counts"].iloc[0]):
+        return None
+    typical = float(measured["median_total_counts"].median())
+    target = float(measured["target_total_counts"].iloc[0])
+    if target >= ratio * typical:
+        return None
+    shallowest = measured.loc[measured["median_total_counts"].idxmin(), "sample_id"]
+    return (f"sample {shallowest} sets the equalized depth to {target:.0f} counts per cell, "
+            f"{target / typical:.0%} of the typical sample's {typical:.0f}: every sample loses "
+            "counts to it; drop that sample from the registry or set normalize.equalize_depth: "
+            "false")
+
+
+def thin_to_depth(counts: sp.csr_matrix, samples: np.ndarray, keep_fraction: Mapping[str, float],
+                  seed: int) -> sp.csr_matrix:
+    """Counts thinned binomially per sample to its keep fraction, one stream per sample, so any
+    split into shards of whole samples thins each sample identically."""
+    thinned = counts.copy()
+    for sample in np.unique(samples):
+        fraction = float(keep_fraction[str(sample)])
+        if fraction >= 1.0:
+            continue
+        spans = [slice(counts.indptr[a], counts.indptr[b])
+                 for a, b in runs(np.flatnonzero(samples == sample))]
+        values = np.concatenate([counts.data[span] for span in spans])
+        drawn = sub_rng(seed, "equalize_depth", str(sample)).binomial(values, fraction)
+        offset = 0
+        for span in spans:
+            size = span.stop - span.start
+            thinned.data[span] = drawn[offset:offset + size]
+            offset += size
+    thinned.eliminate_zeros()
+    return thinned
 
 
 # --------------------------------------------------------------------------- shards
@@ -215,16 +294,22 @@ def qc_shard(adata: ad.AnnData, thresholds: PrepareSettings) -> tuple[dict[str, 
                                                                       pd.DataFrame]:
     """Cell QC of one shard: its record (cells kept, kept cells per gene, gene names) and its
     samples' rows of the cells-kept table."""
-    keep, table, _metrics = qc_cells(adata, thresholds)
+    keep, table, metrics = qc_cells(adata, thresholds)
+    depths = sample_depths(adata.obs["sample_id"].astype(str).to_numpy(),
+                           metrics["total_counts"].to_numpy(), keep)
     record = {"keep": keep, "cells_per_gene": cells_per_gene(sp.csr_matrix(adata.X), keep),
-              "var_names": np.asarray(adata.var_names, dtype=str)}
+              "var_names": np.asarray(adata.var_names, dtype=str),
+              "depth_samples": depths["sample_id"].to_numpy(dtype=str),
+              "depth_cells": depths["cells_kept"].to_numpy(dtype=np.int64),
+              "depth_medians": depths["median_total_counts"].to_numpy(dtype=float)}
     return record, table
 
 
 def gather_qc(records: list[dict[str, np.ndarray]], tables: list[pd.DataFrame],
-              thresholds: PrepareSettings, sources: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The dataset's cells-kept table and gene list (`gene`, `cells_detected`, `kept`, in the
-    data's gene order) from every shard's QC record, added up in plan order."""
+              thresholds: PrepareSettings, sources: list[str]) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                        pd.DataFrame]:
+    """The dataset's cells-kept table, gene list (`gene`, `cells_detected`, `kept`, in the
+    data's gene order) and depth plan, from every shard's QC record added up in plan order."""
     names = records[0]["var_names"]
     counted = np.zeros(len(names), dtype=np.int64)
     for record, source in zip(records, sources, strict=True):
@@ -239,13 +324,18 @@ def gather_qc(records: list[dict[str, np.ndarray]], tables: list[pd.DataFrame],
     table["genes_kept"] = int(kept.sum())
     genes = pd.DataFrame({"position": np.arange(len(names)), "gene": names.astype(object),
                           "cells_detected": counted, "kept": kept})
-    return table, genes
+    depths = pd.concat([pd.DataFrame({"sample_id": r["depth_samples"].astype(object),
+                                      "cells_kept": r["depth_cells"],
+                                      "median_total_counts": r["depth_medians"]})
+                        for r in records], ignore_index=True)
+    return table, genes, depth_plan(depths, thresholds.equalize_depth)
 
 
 def prepare_shard(adata: ad.AnnData, record: dict[str, np.ndarray], genes: pd.DataFrame,
-                  settings: PrepareSettings, source: str) -> ad.AnnData:
-    """One shard's kept cells and the dataset's kept genes, normalized (as `apply_qc` then
-    `normalize` would give for these cells)."""
+                  depth: pd.DataFrame, settings: PrepareSettings, seed: int,
+                  source: str) -> ad.AnnData:
+    """One shard's kept cells and the dataset's kept genes, depth-equalized by the dataset's
+    depth plan and normalized (as `prepare_dataset` would give for these cells)."""
     names = np.asarray(adata.var_names, dtype=str)
     if len(record["keep"]) != adata.n_obs or not np.array_equal(record["var_names"], names):
         raise InputError(source, "cells", "differ from the shard's QC record",
@@ -256,4 +346,21 @@ def prepare_shard(adata: ad.AnnData, record: dict[str, np.ndarray], genes: pd.Da
                          "re-run the QC gather (every shard must have the same genes)")
     filtered = filter_cells_and_genes(adata, record["keep"], qc_metrics(adata),
                                       ordered["kept"].to_numpy(dtype=bool))
-    return normalize(filtered, settings.target_sum)
+    samples = filtered.obs["sample_id"].astype(str).to_numpy()
+    fractions = dict(zip(depth["sample_id"].astype(str), depth["keep_fraction"], strict=True))
+    missing = sorted(set(samples) - set(fractions))
+    if missing:
+        raise InputError(source, "sample_id", f"samples {missing[:3]} are not in the depth plan",
+                         "re-run the QC gather (the shard's samples changed after it ran)")
+    if all(fractions[s] >= 1.0 for s in set(samples)):
+        return normalize(filtered, settings.target_sum)
+    counts = canonical_counts(filtered.X)
+    return normalize(filtered, settings.target_sum, thin_to_depth(counts, samples, fractions, seed))
+
+
+def prepare_dataset(adata: ad.AnnData, settings: PrepareSettings, seed: int,
+                    source: str = "dataset") -> tuple[ad.AnnData, pd.DataFrame, pd.DataFrame]:
+    """The whole dataset as one shard: prepared cells, cells-kept table and depth plan."""
+    record, steps = qc_shard(adata, settings)
+    table, genes, depth = gather_qc([record], [steps], settings, [source])
+    return prepare_shard(adata, record, genes, depth, settings, seed, source), table, depth

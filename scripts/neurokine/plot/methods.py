@@ -7,6 +7,8 @@ and the settings of the run, so a run that used only exact permutation tests say
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -49,6 +51,27 @@ def scoring_paragraph(scoring: ScoringSettings | None, compare_settings: Compare
             f"{compare_settings.min_cells_per_donor} cells were excluded, and a cell type with fewer "
             f"than {compare_settings.min_donors_per_arm} donors in an arm is reported as not tested, "
             f"with the reason.{coverage}")
+
+
+def depth_paragraph(depths: Mapping[str, pd.DataFrame]) -> str:
+    """Whether and how far each dataset's samples were thinned to a common depth before scoring."""
+    equalized = {d: t for d, t in sorted(depths.items())
+                 if np.isfinite(t["target_total_counts"].astype(float)).any()}
+    if not depths:
+        return ""
+    if not equalized:
+        return ("Cells were scored on their own depth (normalize.equalize_depth: false): a depth "
+                "difference between groups can read as a disease difference of mean scores.")
+    parts = []
+    for dataset, table in equalized.items():
+        kept = table.loc[table["cells_kept"] > 0, "keep_fraction"].astype(float)
+        parts.append(f"{dataset}: {float(table['target_total_counts'].iloc[0]):,.0f} counts per cell, "
+                     f"samples kept {kept.min():.0%} to {kept.max():.0%} of their counts")
+    return ("Before scoring, each sample's counts were thinned binomially (one seeded stream per "
+            "sample) to the shallowest sample's median total counts, because per-cell scores of "
+            "log-normalized values change with depth and a depth difference between groups would "
+            "otherwise read as a disease effect (" + "; ".join(parts) + "). Scores use the thinned "
+            "counts; pseudobulk expression and detection rates use the raw counts.")
 
 
 def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) -> str:
@@ -193,13 +216,15 @@ def therapy_paragraph() -> str:
 def methods_paragraphs(*, results: pd.DataFrame, network: pd.DataFrame | None,
                        verdicts: pd.DataFrame | None, compare_settings: CompareSettings,
                        network_settings: NetworkSettings, scoring: ScoringSettings | None,
-                       genes_shown: bool, synthetic: bool) -> list[tuple[str, str]]:
+                       genes_shown: bool, synthetic: bool,
+                       depths: Mapping[str, pd.DataFrame] | None = None) -> list[tuple[str, str]]:
     """(heading, text) of every Methods paragraph, from the tables of this run."""
     paragraphs = [
         ("Design: the donor is the unit of inference.",
          "Cells from one donor are not independent replicates, so every test in this report compares "
          "one value per donor (cell-weighted over a donor's samples in a tissue) between the donors of "
          "a disease and the donors of its reference group. No cell-level p-value is reported anywhere."),
+        ("Depth.", depth_paragraph(depths or {})),
         ("Scores.", scoring_paragraph(scoring, compare_settings)),
         ("Tests.", tests_paragraph(results, compare_settings)),
         ("Networks.", network_paragraph(network, network_settings)),

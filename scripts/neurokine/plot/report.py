@@ -63,6 +63,7 @@ class DatasetSection:
     genes: pd.DataFrame | None = None           # report/<ds>/finding_genes.tsv
     activities: pd.DataFrame | None = None      # compare/<ds>/activity_tests.tsv
     level: str | None = None                    # cell-type level (fine, lineage); None: one level
+    depth: pd.DataFrame | None = None           # prepared/<ds>/depth.tsv
 
     @property
     def key(self) -> str:
@@ -486,7 +487,8 @@ def render_report(*, title: str, sections: Sequence[DatasetSection], axes: Mappi
         network=_combined(sections, "network"), verdicts=_combined(sections, "verdicts"),
         compare_settings=compare, network_settings=network, scoring=scoring,
         genes_shown=any(s.genes is not None and len(s.genes) for s in sections),
-        synthetic=any(s.synthetic for s in sections))
+        synthetic=any(s.synthetic for s in sections),
+        depths={s.dataset_id: s.depth for s in sections if s.depth is not None})
     return environment.get_template("report.html").render(
         title=title, sections=rendered, alpha=alpha, key_findings=key_findings,
         any_synthetic=any(s.synthetic for s in sections), synthetic_label=SYNTHETIC_LABEL,

@@ -33,6 +33,7 @@ QC_SHARD = "results/prepared/{dataset}/qc/shard-{shard}.npz"
 QC_SHARD_STEPS = "results/prepared/{dataset}/qc/shard-{shard}.tsv"
 QC_STEPS = "results/prepared/{dataset}/qc_steps.tsv"
 GENES_KEPT = "results/prepared/{dataset}/genes.tsv"
+DEPTH_PLAN = "results/prepared/{dataset}/depth.tsv"
 PREPARED = "results/prepared/{dataset}/shard-{shard}.h5ad"
 
 # --- score (per cell, per shard) and aggregate (per sample x cell type, summed over shards)
