@@ -69,6 +69,10 @@ FALSE_POSITIVES: list[pd.DataFrame] = []
 #: Every tested row with its truth flags, when --save-tests asks for them (benchmarks/fdr_variants.py
 #: re-decides significance from them with other p-values).
 ALL_TESTS: list[pd.DataFrame] = []
+#: Every planted effect with its size and whether it was testable and recovered, per method.
+RECOVERY: list[pd.DataFrame] = []
+#: Planted effect sizes (log2 fold change) grouped for recall: power grows with effect size.
+EFFECT_BANDS = (1.5, 2.0, 2.5, 3.0, 5.0)
 #: Fraction of its counts the thinned group keeps (--thinning).
 THINNING = 0.6
 #: Method labels to run (--methods).
@@ -163,6 +167,9 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
             tests = compare.compare_groups(aggregate.mean_scores(data.obs, scores), coverage, contrasts,
                                            **options)
         summary = evaluation.recovery_summary(truth, tests, ALPHA)
+        recovery = evaluation.recovery_table(truth, tests, ALPHA)
+        RECOVERY.append(recovery.assign(cohort=index, method=label,
+                                        testable=recovery["effect"].notna()))
         null = classify(tests, truth, leaky)
         ALL_TESTS.append(flagged_tests(tests, null, truth).assign(cohort=index, method=label))
         FALSE_POSITIVES.append(null[null["significant"]].assign(cohort=index, method=label,
@@ -197,6 +204,16 @@ def flagged_tests(tests: pd.DataFrame, null: pd.DataFrame, truth: pd.DataFrame) 
     keys = zip(tested["case"], tested["axis"], tested["module"], tested["cell_type"], strict=True)
     tested["planted_sign"] = [sign.get(k, 0.0) for k in keys]
     return tested
+
+
+def recall_by_effect_size(recovery: pd.DataFrame) -> pd.DataFrame:
+    """Planted, testable and recovered effects per method and effect-size band (a power curve)."""
+    bands = pd.cut(recovery["log2_fold_change"], EFFECT_BANDS, include_lowest=True)
+    table = recovery.groupby(["method", bands.astype(str)], sort=False).agg(
+        planted=("recovered", "size"), testable=("testable", "sum"),
+        recovered=("recovered", "sum")).reset_index().rename(columns={"log2_fold_change": "band"})
+    table["recall_testable"] = (table["recovered"] / table["testable"]).round(4)
+    return table.sort_values(["method", "band"], kind="stable")
 
 
 def beside_strong_test(frame: pd.DataFrame) -> dict:
@@ -263,7 +280,12 @@ def main() -> None:
             "false_positives": int(group["n_false"].sum()),
             "moved_by_shared_genes": int(group["n_true_leakage"].sum()),
             "null_tests": int(group["n_null"].sum()), **beside_strong_test(group)}
+    by_size = recall_by_effect_size(pd.concat(RECOVERY, ignore_index=True))
     print(frame.drop(columns="planted").to_string(index=False))
+    print(by_size.to_string(index=False))
+    for label, group in by_size.groupby("method", sort=False):
+        summary[label]["recall_testable_by_log2fc"] = {
+            row.band: round(float(row.recall_testable), 4) for row in group.itertuples()}
     print(pd.DataFrame(summary).T.to_string())
     print(json.dumps({"seconds": round(time.perf_counter() - started), "methods": summary}, sort_keys=True))
 
