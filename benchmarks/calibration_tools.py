@@ -66,16 +66,11 @@ def score_donors(adata: ad.AnnData, axes: Sequence, *, qc: PrepareSettings | Non
     if qc is not None:
         prepared, _ = prepare.apply_qc(adata, qc)
     prepared = prepared.copy()
-    thinned = None
-    if equalize_depth:
-        counts = prepare.canonical_counts(prepared.X)
-        samples = prepared.obs["sample_id"].astype(str).to_numpy()
-        totals = np.asarray(counts.sum(axis=1)).ravel()
-        plan = prepare.depth_plan(prepare.sample_depths(samples, totals, np.ones(len(samples), bool)),
-                                  equalize=True)
-        fractions = dict(zip(plan["sample_id"], plan["keep_fraction"], strict=True))
-        thinned = prepare.thin_to_depth(counts, samples, fractions, seed)
-    prepared = prepare.normalize(prepared, target_sum, thinned)
+    samples = prepared.obs["sample_id"].astype(str).to_numpy()
+    totals = prepare.qc_metrics(prepared)["total_counts"].to_numpy()
+    plan = prepare.depth_plan(prepare.sample_depths(samples, totals, np.ones(len(samples), bool)),
+                              equalize=equalize_depth)
+    prepared = prepare.normalize_to_plan(prepared, plan, target_sum, seed, "benchmark input")
     cell_scores, coverage = score_cells(
         prepared.X, prepared.var_names, gene_sets(axes), ctrl_size=ctrl_size,
         n_bins=n_bins, random_state=seed, min_coverage=min_coverage, control_pool=control_pool)

@@ -346,16 +346,22 @@ def prepare_shard(adata: ad.AnnData, record: dict[str, np.ndarray], genes: pd.Da
                          "re-run the QC gather (every shard must have the same genes)")
     filtered = filter_cells_and_genes(adata, record["keep"], qc_metrics(adata),
                                       ordered["kept"].to_numpy(dtype=bool))
-    samples = filtered.obs["sample_id"].astype(str).to_numpy()
+    return normalize_to_plan(filtered, depth, settings.target_sum, seed, source)
+
+
+def normalize_to_plan(adata: ad.AnnData, depth: pd.DataFrame, target_sum: float, seed: int,
+                      source: str) -> ad.AnnData:
+    """Normalize after thinning each sample to its share in the depth plan (raw counts kept)."""
+    samples = adata.obs["sample_id"].astype(str).to_numpy()
     fractions = dict(zip(depth["sample_id"].astype(str), depth["keep_fraction"], strict=True))
     missing = sorted(set(samples) - set(fractions))
     if missing:
         raise InputError(source, "sample_id", f"samples {missing[:3]} are not in the depth plan",
                          "re-run the QC gather (the shard's samples changed after it ran)")
     if all(fractions[s] >= 1.0 for s in set(samples)):
-        return normalize(filtered, settings.target_sum)
-    counts = canonical_counts(filtered.X)
-    return normalize(filtered, settings.target_sum, thin_to_depth(counts, samples, fractions, seed))
+        return normalize(adata, target_sum)
+    thinned = thin_to_depth(canonical_counts(adata.X), samples, fractions, seed)
+    return normalize(adata, target_sum, thinned)
 
 
 def prepare_dataset(adata: ad.AnnData, settings: PrepareSettings, seed: int,

@@ -55,10 +55,10 @@ def scoring_paragraph(scoring: ScoringSettings | None, compare_settings: Compare
 
 def depth_paragraph(depths: Mapping[str, pd.DataFrame]) -> str:
     """Whether and how far each dataset's samples were thinned to a common depth before scoring."""
-    equalized = {d: t for d, t in sorted(depths.items())
-                 if np.isfinite(t["target_total_counts"].astype(float)).any()}
     if not depths:
         return ""
+    equalized = {d: t for d, t in sorted(depths.items())
+                 if np.isfinite(t["target_total_counts"].astype(float)).any()}
     if not equalized:
         return ("Cells were scored on their own depth (normalize.equalize_depth: false): a depth "
                 "difference between groups can read as a disease difference of mean scores.")

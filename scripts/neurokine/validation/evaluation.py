@@ -27,14 +27,12 @@ def recovery_summary(truth: pd.DataFrame, results: pd.DataFrame, alpha: float) -
     planted = set(truth[KEYS].itertuples(index=False, name=None))
     found = set(significant[KEYS].itertuples(index=False, name=None))
     recovered = recovery_table(truth, results, alpha)["recovered"].sum()
-    false_positives = len(found - planted)
     # A planted effect in a cell type too rare to test cannot be found by any method.
     testable = len(planted & set(tested[KEYS].itertuples(index=False, name=None)))
     return {
         "n_planted": len(planted), "n_testable": testable, "n_recovered": int(recovered),
-        "n_significant": len(found),
-        "n_false_positives": false_positives, "n_null_tests": len(tested) - len(planted & set(
-            tested[KEYS].itertuples(index=False, name=None))),
+        "n_significant": len(found), "n_false_positives": len(found - planted),
+        "n_null_tests": len(tested) - testable,
         "recall": recovered / len(planted) if planted else float("nan"),
         "recall_testable": recovered / testable if testable else float("nan"),
         "precision": (len(found & planted) / len(found)) if found else float("nan"),
