@@ -452,7 +452,8 @@ def calibration_table(groups: pd.DataFrame, n_cells: np.ndarray, signatures: Seq
     """Long table: observed group mean, null mean/sd, z and empirical tail fractions.
 
     ``null_p_upper`` is (1 + #nulls >= observed) / (1 + n_null), ``null_p_lower`` the same for
-    <=; with 0 or 1 null the standard deviation and z are NaN.
+    <=; with 0 or 1 null the standard deviation and z are NaN, and z is NaN when the nulls are
+    equal within the tie tolerance.
     """
     n_null = null.shape[2]
     with np.errstate(invalid="ignore", divide="ignore"):
