@@ -11,7 +11,8 @@ stage; the joint activity fit of `neurokine.stats.activity` on the pseudobulk).
 
 Reported per simulator and scoring method (mean, pseudobulk, ucell), pooled over cohorts:
 
-* recall of the planted effects and precision (planted / all significant tests, BH-FDR 0.05);
+* recall of the planted effects (and of the ligand effects alone) and precision (planted / all
+  significant tests, BH-FDR 0.05);
 * leakage: significant tests of null modules that share a gene with a planted one (same disease
   and cell type; `neurokine.validation.evaluation.leakage_keys` on the new simulator's truth
   table, the same set for both simulators), beside the other false positives;
@@ -152,9 +153,13 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings,
             if method_label == "mean":
                 response_hits = hits
             planted = set(truth[KEYS].itertuples(index=False, name=None))
-            recovered = int(evaluation.recovery_table(truth, tests, ALPHA)["recovered"].sum())
+            table = evaluation.recovery_table(truth, tests, ALPHA)
+            recovered = int(table["recovered"].sum())
+            ligand = table["module"] == "ligand"
             rows.append({"cohort": index, "simulator": label, "method": method_label,
                          "n_planted": len(planted), "n_recovered": recovered,
+                         "n_planted_ligand": int(ligand.sum()),
+                         "n_recovered_ligand": int(table.loc[ligand, "recovered"].sum()),
                          "n_significant": len(hits), "n_planted_significant": len(hits & planted),
                          "n_leakage": len(hits & leaky), "n_leakage_tests": len(leaky),
                          "n_false_other": len(hits - planted - leaky), **detection})
@@ -167,9 +172,10 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings,
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """Per simulator and method: recall, precision, leakage and false positives pooled over cohorts."""
     sums = frame.groupby(["simulator", "method"], sort=False)[
-        ["n_planted", "n_recovered", "n_significant", "n_planted_significant", "n_leakage",
-         "n_leakage_tests", "n_false_other"]].sum()
+        ["n_planted", "n_recovered", "n_planted_ligand", "n_recovered_ligand", "n_significant",
+         "n_planted_significant", "n_leakage", "n_leakage_tests", "n_false_other"]].sum()
     sums["recall"] = (sums["n_recovered"] / sums["n_planted"]).round(3)
+    sums["recall_ligand"] = (sums["n_recovered_ligand"] / sums["n_planted_ligand"]).round(3)
     sums["precision"] = (sums["n_planted_significant"] / sums["n_significant"]).round(3)
     sums["precision_excl_leakage"] = (sums["n_planted_significant"]
                                       / (sums["n_significant"] - sums["n_leakage"])).round(3)
