@@ -374,14 +374,17 @@ def donor_draw(model: CohortModel, number: int, group: str) -> DonorDraw:
     donor_rng = sub_rng(model.seed, number)
     sex = "female" if donor_rng.random() < 0.5 else "male"
     age = int(donor_rng.integers(20, 71))
-    donor_log = donor_rng.normal(0.0, model.donor_sd, size=len(model.genes))
-    for members in model.module_members:
-        donor_log[members] += donor_rng.normal(0.0, model.donor_module_sd)
+    # Cells and composition before the per-gene draws, so a donor keeps its cells whatever the
+    # gene universe (n_background_genes) or planted-gene mode: simulators compared side by side
+    # hold the same donors and cell types.
     low, high = model.cells_per_donor
     n_cells = int(donor_rng.integers(low, high + 1))
     base_props = np.array(list(CSF_COMPOSITION.values()))
     props = donor_rng.dirichlet(base_props * model.composition_concentration)
     type_counts = donor_rng.multinomial(n_cells, props)
+    donor_log = donor_rng.normal(0.0, model.donor_sd, size=len(model.genes))
+    for members in model.module_members:
+        donor_log[members] += donor_rng.normal(0.0, model.donor_module_sd)
     return DonorDraw(number, group, f"D{number:03d}_{group}", sex, age, donor_log, type_counts,
                      donor_rng)
 
