@@ -47,15 +47,20 @@ class SimulationSettings:
     composition_concentration: float
     low_quality_fraction: float
     planted_effects: tuple[Mapping[str, Any], ...]
+    planted_genes: str
+    ligand_producer_weight: float
+    ligand_other_weight: float
 
     @classmethod
     def from_config(cls, block: Mapping) -> SimulationSettings:
         """Build from the validated `simulation:` block."""
-        values = {k: v for k, v in block.items() if k != "cells_per_donor"}
+        values = {k: v for k, v in block.items() if k not in ("cells_per_donor", "ligand_expression")}
         return cls(**{**values, "groups": tuple(block["groups"]),
                       "planted_effects": tuple(dict(e) for e in block["planted_effects"])},
                    cells_per_donor_min=block["cells_per_donor"]["min"],
-                   cells_per_donor_max=block["cells_per_donor"]["max"])
+                   cells_per_donor_max=block["cells_per_donor"]["max"],
+                   ligand_producer_weight=block["ligand_expression"]["producer"],
+                   ligand_other_weight=block["ligand_expression"]["other"])
 
     def max_cells(self) -> int:
         """Largest number of cells the cohort can hold."""

@@ -20,6 +20,7 @@ from neurokine.scoring.params import ScoringParams
 from neurokine.settings import Settings
 from neurokine.stats import activity, composition, enrichment, network
 from neurokine.stats.compare import compare_groups
+from neurokine.validation import simulate
 from neurokine.workflow.config import load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,6 +104,9 @@ CODE_DEFAULTS = [
     ("compare.enrichment.min_count", enrichment.response_enrichment, "min_count"),
     ("compare.enrichment.min_count", enrichment.gene_rankings, "min_count"),
     ("activity.resource", activity.activity_model, "resource"),
+    ("simulation.planted_genes", simulate.cohort_model, "planted_genes"),
+    ("simulation.ligand_expression.producer", simulate.cohort_model, "ligand_producer_weight"),
+    ("simulation.ligand_expression.other", simulate.cohort_model, "ligand_other_weight"),
     ("fetch.retries", fetch.FetchOptions, "retries"),
     ("fetch.backoff_seconds", fetch.FetchOptions, "backoff_seconds"),
     ("fetch.max_backoff_seconds", fetch.FetchOptions, "max_backoff_seconds"),

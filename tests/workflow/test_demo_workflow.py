@@ -46,8 +46,11 @@ def test_planted_effects_are_recovered_and_nulls_stay_quiet(demo_run):
     results = pd.read_csv(demo_run / "results/compare/demo_synthetic/fine/signature_tests.tsv", sep="\t")
     truth = pd.read_csv(demo_run / "results/simulated/demo_synthetic/planted_effects.tsv", sep="\t")
     summary = recovery_summary(truth, results, alpha=0.05)
+    # Modules sharing genes with a planted one really moved (simulation.planted_genes: all):
+    # their significant tests are leakage, counted apart from false positives.
     print(f"planted effects recovered {summary['n_recovered']}/{summary['n_planted']}; "
-          f"false positives {summary['n_false_positives']} of {summary['n_null_tests']} null tests")
+          f"false positives {summary['n_false_positives']} of {summary['n_null_tests']} null tests; "
+          f"leakage {summary['n_leakage']} of {summary['n_leakage_tests']} gene-sharing tests")
     assert summary["n_recovered"] >= summary["n_planted"] - 1
     assert summary["n_false_positives"] <= max(2, 0.01 * summary["n_null_tests"])
 
@@ -95,7 +98,16 @@ def test_planted_sender_changes_are_recovered_in_the_network(demo_run):
     print(f"network: {len(tests)} rows, {tested} tested; planted sender changes recovered "
           f"{int(recovery['recovered'].sum())}/{len(recovery)}; unexplained significant {len(false)}")
     senders = recovery[recovery["side"] == "sender"]
-    assert len(senders) == 2  # MS TNF in CD4_T_memory, ICANS IL1 in mono_classical
+    planted = {(e.disease, e.axis, e.cell_type) for e in truth.itertuples(index=False)
+               if e.module == "ligand"}
+    assert planted == {("MS", "TNF", "CD4_T_memory"), ("ICANS", "IL1", "mono_classical")}
+    # Other sender changes come only from ligands another planted module moved through shared
+    # genes (CXCL9/10/11 are IFNG response genes and CXCR3 ligands).
+    moved = {(e.disease, a.split(".")[0], e.cell_type) for e in truth.itertuples(index=False)
+             for a in str(e.shared_with).split(",") if a.endswith(".ligand")}
+    assert set(zip(senders["disease"], senders["axis"], senders["cell_type"], strict=True)) == planted | moved
+    senders = senders[[k in planted for k in zip(senders["disease"], senders["axis"],
+                                                  senders["cell_type"], strict=True)]]
     assert senders["recovered"].sum() >= 1
     assert (senders["n_wrong_sign"] == 0).all()
     assert len(false) <= max(2, 0.01 * tested)
@@ -130,8 +142,13 @@ def test_verdicts_follow_the_planted_effects(demo_run):
                         & (verdicts["cell_type"] == effect.cell_type)].iloc[0]
         assert mine["verdict"] in ("supported", "partial") and "response up" in mine["layers_holding"]
     planted_axes = {(r.disease, r.axis) for r in truth.itertuples(index=False)}
+    # An axis a planted effect moved through shared genes really changed (leakage), so it may be
+    # supported too; the run prints which were.
+    leaked_axes = {(d, a) for d, a, _, _ in evaluation.leakage_keys(truth)} - planted_axes
     supported = verdicts[verdicts["verdict"] == "supported"]
-    assert all((r.case, r.axis) in planted_axes for r in supported.itertuples(index=False))
+    print("supported through shared genes only:", sorted(
+        {(r.case, r.axis) for r in supported.itertuples(index=False)} & leaked_axes))
+    assert all((r.case, r.axis) in planted_axes | leaked_axes for r in supported.itertuples(index=False))
     counts = verdict.verdict_counts(verdicts)
     print("verdicts per contrast:\n" + counts.to_string(index=False))
     genes = pd.read_csv(demo_run / "results/report/demo_synthetic/fine/finding_genes.tsv", sep="\t")

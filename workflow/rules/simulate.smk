@@ -27,7 +27,7 @@ rule simulate_shard:
         "../../scripts/simulate_shard.py"
 
 
-# Local: a small table from the config and the axes.
+# Local: a small table from the config, the axes and the cohort model (no counts drawn).
 rule planted_effects:
     input:
         **CURATED,
@@ -35,6 +35,7 @@ rule planted_effects:
         truth=paths.PLANTED_EFFECTS,
     params:
         simulation=SETTINGS.simulation,
+        seed=SETTINGS.seed,
     wildcard_constraints:
         dataset="|".join(simulated_datasets()),
     conda:

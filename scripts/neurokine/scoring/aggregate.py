@@ -452,13 +452,18 @@ def calibration_table(groups: pd.DataFrame, n_cells: np.ndarray, signatures: Seq
     """Long table: observed group mean, null mean/sd, z and empirical tail fractions.
 
     ``null_p_upper`` is (1 + #nulls >= observed) / (1 + n_null), ``null_p_lower`` the same for
-    <=; with 0 or 1 null the standard deviation and z are NaN.
+    <=; with 0 or 1 null the standard deviation and z are NaN, and z is NaN when the nulls are
+    equal within the tie tolerance.
     """
     n_null = null.shape[2]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = null.mean(axis=2) if n_null else np.full(observed.shape, np.nan)
         sd = null.std(axis=2, ddof=1) if n_null > 1 else np.full(observed.shape, np.nan)
-        z = np.where(sd > 0, (observed - mean) / sd, np.nan)
+        # Nulls that are all equal in exact arithmetic (no cell expresses any of their genes, as
+        # for rarely detected ligands) keep a last-bits spread that depends on summation order:
+        # below the tie tolerance the spread is zero, so z is NaN whatever the sharding.
+        spread = sd > TIE_TOLERANCE * np.maximum(1.0, np.abs(mean))
+        z = np.where(spread, (observed - mean) / np.where(spread, sd, 1.0), np.nan)
     # A null that equals the observed mean in exact arithmetic (groups of cells expressing
     # neither set) may differ from it in the last bits, depending on summation order; counting
     # it as a tie keeps the tail fractions identical across machines and thread counts.

@@ -5,6 +5,13 @@ analysis must cope with in real data: donors nested in disease groups, donor-lev
 effects (per gene and per cytokine module), varying cells per donor, varying composition,
 low-quality cells for QC to remove, and planted disease effects on named axes and cell types.
 Every axis that is not planted stays null.
+
+By default the simulator can also fail the method, as real data can: a planted response program
+moves every gene of the axis's curated response set by its own amount, so axes whose literature
+sets share genes with it (IFN-I with IFNG and IL27, TNF with IL1) move too (`planted_genes: all`;
+`exclusive` moves only genes no other axis names, the earlier behaviour). Ligands are detected as
+in 10x data, in a few percent of producer cells and almost nowhere else, and genes beyond the
+PBMC-expressed set form a long tail of rarely detected transcripts.
 """
 
 from __future__ import annotations
@@ -46,6 +53,28 @@ HOUSEKEEPING_GENES = tuple(
        "EEF1A1", "FTL", "FTH1", "TPT1", "PTMA", "HLA-B", "HLA-A"]
 )
 
+#: Which genes a planted effect moves: every gene of the module, or only those no other axis names.
+PLANTED_GENES = ("all", "exclusive")
+
+#: Relative ligand expression (a median background gene weighs 1) in producer and other cell
+#: types. Real 10x libraries detect a cytokine transcript in a few percent of its producers and
+#: almost never elsewhere; these defaults give about that at 3,000 UMIs per cell
+#: (benchmarks/RESULTS.md, "Simulator realism"). The earlier simulator used 3.0 and 0.3.
+LIGAND_PRODUCER_WEIGHT = 0.08
+LIGAND_OTHER_WEIGHT = 0.003
+
+#: Background genes beyond the PBMC-expressed set are scaled by a log-normal factor with these
+#: log-scale mean and SD: the long tail of rarely detected transcripts of a 10x library (most of
+#: its ~20k genes are seen in under 1% of cells while a few hundred carry most UMIs).
+TAIL_LOG_MEAN = -4.0
+TAIL_LOG_SD = 1.0
+
+#: Gamma shape of the per-gene weights of a planted response program (mean 1, CV 1/sqrt(shape)):
+#: a real program moves its genes by different amounts. Shape 2 (CV 0.7) drew single genes up
+#: 10 log2 units (IL13RA1 in an IL6 program at 2.5), and such a gene takes library share from
+#: every other gene of the cell: shape 4 (CV 0.5) keeps the spread without such outliers.
+RESPONSE_WEIGHT_SHAPE = 4.0
+
 #: Sex-linked transcripts, so the simulated sex covariate is visible in expression.
 FEMALE_GENES = ("XIST",)
 MALE_GENES = ("RPS4Y1", "DDX3Y", "UTY", "KDM5D")
@@ -60,6 +89,11 @@ class PlantedEffect:
     module: str
     cell_type: str
     log2_fold_change: float
+
+    @property
+    def label(self) -> str:
+        """`disease/axis.module/cell_type`, to name the effect in messages."""
+        return f"{self.disease}/{self.axis}.{self.module}/{self.cell_type}"
 
 
 def planted_effects_from_config(entries: Sequence[Mapping]) -> list[PlantedEffect]:
@@ -89,11 +123,16 @@ def check_planted_effects(effects: Sequence[PlantedEffect], axes: Sequence[Axis]
                               f"add it to simulation.groups ({', '.join(groups)}) or remove the effect")
 
 
-def background_genes(n_genes: int, exclude: set[str], seed: int) -> list[str]:
-    """Real HGNC symbols as background: PBMC-expressed genes first, then HCD program genes."""
+def pbmc_expressed_genes() -> set[str]:
+    """The 765 genes of scanpy's bundled 10x PBMC file (genes a blood library detects well)."""
     import scanpy as sc  # local import: only the simulator needs scanpy's bundled data
 
-    pool = sorted(set(sc.datasets.pbmc68k_reduced().var_names) - exclude)
+    return set(sc.datasets.pbmc68k_reduced().var_names)
+
+
+def background_genes(n_genes: int, exclude: set[str], seed: int) -> list[str]:
+    """Real HGNC symbols as background: PBMC-expressed genes first, then HCD program genes."""
+    pool = sorted(pbmc_expressed_genes() - exclude)
     rng = np.random.default_rng(seed)
     if n_genes <= len(pool):
         return sorted(rng.choice(pool, size=n_genes, replace=False).tolist())
@@ -120,27 +159,60 @@ def exclusive_module_genes(axes: Sequence[Axis], axis_id: str, module: str) -> l
     return [g for g in target.module_genes(module) if g not in others]
 
 
+def planted_module_genes(axes: Sequence[Axis], axis_id: str, module: str,
+                         planted_genes: str) -> list[str]:
+    """Genes a planted effect on one axis module moves, in the given `planted_genes` mode."""
+    if planted_genes == "exclusive":
+        return exclusive_module_genes(axes, axis_id, module)
+    return list(next(a for a in axes if a.id == axis_id).module_genes(module))
+
+
+def sharing_modules(axes: Sequence[Axis], axis_id: str, module: str,
+                    genes: Sequence[str]) -> list[str]:
+    """`AXIS.module` of every other module that holds one of `genes` (it moves with them)."""
+    moved = set(genes)
+    return [f"{axis.id}.{m}" for axis in axes for m in ("ligand", "receptor", "response")
+            if (axis.id, m) != (axis_id, module) and moved & set(axis.module_genes(m))]
+
+
+def response_gene_weights(n_genes: int, rng: np.random.Generator) -> np.ndarray:
+    """Per-gene multipliers of a planted program's log2 fold change: gamma-distributed, mean 1."""
+    weights = rng.gamma(RESPONSE_WEIGHT_SHAPE, 1.0 / RESPONSE_WEIGHT_SHAPE, size=n_genes)
+    # Rescaled to mean exactly 1, so the configured log2 fold change is the genes' mean.
+    return weights / weights.mean()
+
+
 def _gene_weights(genes: list[str], axes: Sequence[Axis], cell_types: Mapping[str, CellType],
-                  rng: np.random.Generator) -> pd.DataFrame:
+                  rng: np.random.Generator, tail: set[str], ligand_producer: float,
+                  ligand_other: float) -> pd.DataFrame:
     """Relative expression (genes x simulated cell types) before donor effects."""
     types = list(CSF_COMPOSITION)
     base = pd.Series(rng.lognormal(mean=0.0, sigma=1.2, size=len(genes)), index=genes)
+    tail_genes = [g for g in genes if g in tail]
+    if tail_genes:  # no draw without a tail, so smaller universes keep their numbers
+        base[tail_genes] *= rng.lognormal(TAIL_LOG_MEAN, TAIL_LOG_SD, size=len(tail_genes))
     weights = pd.DataFrame(np.repeat(base.to_numpy()[:, None], len(types), axis=1),
                            index=genes, columns=types)
     housekeeping = [g for g in HOUSEKEEPING_GENES if g in weights.index]
     weights.loc[housekeeping] *= 15.0
     weights.loc[list(MITO_GENES)] *= 4.0
-    # Ligands are made mostly by their producers, receptors sit mostly on responders, and
-    # response genes have a measurable baseline everywhere, as transcripts do in real data.
+    # Receptors sit mostly on responders, and response genes have a measurable baseline
+    # everywhere, as transcripts do in real data.
+    producers: dict[str, set[str]] = {}
     for axis in axes:
-        producers = {f["cell_type"] for f in axis.record["producers"]} & set(types)
         responders = {f["cell_type"] for f in axis.record["responders"]} & set(types)
-        for gene in axis.ligands:
-            weights.loc[gene] = 0.3
-            weights.loc[gene, sorted(producers)] = 3.0
         for gene in axis.receptor_genes:
             weights.loc[gene, sorted(responders)] *= 4.0
         weights.loc[list(axis.response)] = weights.loc[list(axis.response)].clip(lower=2.0)
+        for gene in axis.ligands:
+            producers.setdefault(gene, set()).update(
+                {f["cell_type"] for f in axis.record["producers"]} & set(types))
+    # Ligands last: a cytokine transcript is rare outside its producers even when another axis
+    # lists it as a response gene (IFNG after IL12), and a ligand of two axes (LTA: TNF and
+    # LT_LIGHT) is made by the producers of both.
+    for gene, made_by in producers.items():
+        weights.loc[gene] = ligand_other
+        weights.loc[gene, sorted(made_by)] = ligand_producer
     for ct in types:
         markers = [g for g in cell_types[ct].markers if g in weights.index]
         weights.loc[markers, ct] = np.maximum(weights.loc[markers, ct], 8.0) * 6.0
@@ -157,7 +229,10 @@ class CohortModel:
     #: genes x simulated cell types, columns sum to 1
     profiles: np.ndarray
     module_members: list[list[int]]
-    effect_genes: dict[tuple[str, str], list[tuple[list[int], float]]]
+    #: (disease, cell type) -> [(gene indices, per-gene log2 fold changes)] of its planted effects
+    effect_genes: dict[tuple[str, str], list[tuple[list[int], np.ndarray]]]
+    #: per planted effect (config order): the log2 fold change of each gene it moves
+    effect_log2fc: tuple[dict[str, float], ...]
     groups: tuple[str, ...]
     donors_per_group: int
     cells_per_donor: tuple[int, int]
@@ -227,12 +302,18 @@ def cohort_model(
     seed: int,
     tissue: str = "CSF",
     dataset_id: str = "demo_synthetic",
+    planted_genes: str = "all",
+    ligand_producer_weight: float = LIGAND_PRODUCER_WEIGHT,
+    ligand_other_weight: float = LIGAND_OTHER_WEIGHT,
 ) -> CohortModel:
     """Check the design and draw what all donors share (genes, profiles, effect genes)."""
     low, high = cells_per_donor
     if low > high:
         raise ConfigError("config", "simulation.cells_per_donor",
                           f"min ({low}) is larger than max ({high})", "make min <= max")
+    if planted_genes not in PLANTED_GENES:
+        raise ConfigError("config", "simulation.planted_genes", f"unknown mode {planted_genes!r}",
+                          f"use one of: {', '.join(PLANTED_GENES)}")
     check_planted_effects(planted_effects, axes, cell_types, groups)
     rng = np.random.default_rng(seed)
 
@@ -240,9 +321,12 @@ def cohort_model(
     for ct in CSF_COMPOSITION:
         curated.update(cell_types[ct].markers)
     curated.update(all_genes(axes))
-    genes = sorted(curated | set(background_genes(n_background_genes, curated, seed)))
+    background = background_genes(n_background_genes, curated, seed)
+    genes = sorted(curated | set(background))
     gene_index = {g: i for i, g in enumerate(genes)}
-    weights = _gene_weights(genes, axes, cell_types, rng)
+    tail = set(background) - pbmc_expressed_genes()
+    weights = _gene_weights(genes, axes, cell_types, rng, tail, ligand_producer_weight,
+                            ligand_other_weight)
     profiles = (weights / weights.sum(axis=0)).to_numpy()  # genes x types, columns sum to 1
 
     # Donor random effects: one log-scale offset per donor x gene, plus one shared by all genes
@@ -251,22 +335,29 @@ def cohort_model(
         [gene_index[g] for g in axis.module_genes(m)]
         for axis in axes for m in ("ligand", "receptor", "response") if axis.module_genes(m)
     ]
-    effect_genes: dict[tuple[str, str], list[tuple[list[int], float]]] = {
+    effect_genes: dict[tuple[str, str], list[tuple[list[int], np.ndarray]]] = {
         (e.disease, e.cell_type): [] for e in planted_effects
     }
+    effect_log2fc = []
     for i, effect in enumerate(planted_effects):
-        exclusive = exclusive_module_genes(axes, effect.axis, effect.module)
-        if not exclusive:
+        moved = planted_module_genes(axes, effect.axis, effect.module, planted_genes)
+        if not moved:
             raise ConfigError(
                 "config", f"simulation.planted_effects[{i}]",
                 f"{effect.axis}.{effect.module} has no gene that other axes do not also name, "
                 "so the planted effect could not be attributed to it",
-                "plant the effect on another module or axis")
-        effect_genes[(effect.disease, effect.cell_type)].append(
-            ([gene_index[g] for g in exclusive], effect.log2_fold_change))
+                "plant the effect on another module or axis, or set simulation.planted_genes: all")
+        lfc = np.full(len(moved), float(effect.log2_fold_change))
+        if planted_genes == "all" and effect.module == "response":
+            # Ligand and receptor effects stay uniform: a complex is scored by its scarcest
+            # subunit, and "more cytokine" means every chain of it.
+            lfc = lfc * response_gene_weights(len(moved), rng)
+        effect_genes[(effect.disease, effect.cell_type)].append(([gene_index[g] for g in moved], lfc))
+        effect_log2fc.append(dict(zip(moved, lfc.tolist(), strict=True)))
     return CohortModel(
         genes=genes, gene_index=gene_index, profiles=profiles, module_members=module_members,
-        effect_genes=effect_genes, groups=tuple(groups), donors_per_group=donors_per_group,
+        effect_genes=effect_genes, effect_log2fc=tuple(effect_log2fc), groups=tuple(groups),
+        donors_per_group=donors_per_group,
         cells_per_donor=(low, high), mean_library_size=mean_library_size, dispersion=dispersion,
         donor_sd=donor_sd, donor_module_sd=donor_module_sd,
         composition_concentration=composition_concentration,
@@ -283,14 +374,17 @@ def donor_draw(model: CohortModel, number: int, group: str) -> DonorDraw:
     donor_rng = sub_rng(model.seed, number)
     sex = "female" if donor_rng.random() < 0.5 else "male"
     age = int(donor_rng.integers(20, 71))
-    donor_log = donor_rng.normal(0.0, model.donor_sd, size=len(model.genes))
-    for members in model.module_members:
-        donor_log[members] += donor_rng.normal(0.0, model.donor_module_sd)
+    # Cells and composition before the per-gene draws, so a donor keeps its cells whatever the
+    # gene universe (n_background_genes) or planted-gene mode: simulators compared side by side
+    # hold the same donors and cell types.
     low, high = model.cells_per_donor
     n_cells = int(donor_rng.integers(low, high + 1))
     base_props = np.array(list(CSF_COMPOSITION.values()))
     props = donor_rng.dirichlet(base_props * model.composition_concentration)
     type_counts = donor_rng.multinomial(n_cells, props)
+    donor_log = donor_rng.normal(0.0, model.donor_sd, size=len(model.genes))
+    for members in model.module_members:
+        donor_log[members] += donor_rng.normal(0.0, model.donor_module_sd)
     return DonorDraw(number, group, f"D{number:03d}_{group}", sex, age, donor_log, type_counts,
                      donor_rng)
 
@@ -397,7 +491,11 @@ def simulate_cohort(axes: Sequence[Axis], cell_types: Mapping[str, CellType], **
     `design` holds the keyword arguments of `cohort_model`. The whole cohort is held in memory;
     the workflow streams it donor by donor instead (`iter_donor_cells`), with the same numbers.
     """
-    model = cohort_model(axes, cell_types, **design)
+    return cohort_anndata(cohort_model(axes, cell_types, **design))
+
+
+def cohort_anndata(model: CohortModel) -> ad.AnnData:
+    """Every donor of a cohort model in one in-memory AnnData (raw counts, harmonized obs)."""
     frames, blocks = [], []
     for obs, counts in iter_donor_cells(model):
         frames.append(obs)
@@ -424,7 +522,9 @@ def design_from_settings(settings: SimulationSettings, seed: int, dataset_id: st
         composition_concentration=settings.composition_concentration,
         low_quality_fraction=settings.low_quality_fraction,
         planted_effects=planted_effects_from_config(settings.planted_effects), seed=seed,
-        tissue=settings.tissue, dataset_id=dataset_id)
+        tissue=settings.tissue, dataset_id=dataset_id, planted_genes=settings.planted_genes,
+        ligand_producer_weight=settings.ligand_producer_weight,
+        ligand_other_weight=settings.ligand_other_weight)
 
 
 def cohort_from_settings(axes: Sequence[Axis], cell_types: Mapping[str, CellType],
@@ -444,12 +544,23 @@ def sample_sizes(model: CohortModel) -> list[tuple[str, int, float]]:
     return sizes
 
 
-def planted_truth(effects: Sequence[PlantedEffect], axes: Sequence[Axis]) -> pd.DataFrame:
-    """Tabulate the planted effects with the genes they actually moved (the ground truth)."""
+def planted_truth(effects: Sequence[PlantedEffect], axes: Sequence[Axis],
+                  planted_genes: str = "all", model: CohortModel | None = None) -> pd.DataFrame:
+    """Tabulate the planted effects with the genes they moved and the modules sharing them.
+
+    `shared_with` names every other module holding a moved gene (`AXIS.module`): it moves too, in
+    the same disease and cell type, expected cross-talk ("leakage") rather than a false discovery.
+    With the cohort `model`, `gene_log2fc` gives each moved gene's own log2 fold change.
+    """
     rows = []
-    for e in effects:
-        moved = exclusive_module_genes(axes, e.axis, e.module)
-        rows.append({"disease": e.disease, "axis": e.axis, "module": e.module,
-                     "cell_type": e.cell_type, "log2_fold_change": e.log2_fold_change,
-                     "genes_moved": ",".join(moved), "n_genes_moved": len(moved)})
+    for i, e in enumerate(effects):
+        moved = planted_module_genes(axes, e.axis, e.module, planted_genes)
+        row = {"disease": e.disease, "axis": e.axis, "module": e.module,
+               "cell_type": e.cell_type, "log2_fold_change": e.log2_fold_change,
+               "planted_genes": planted_genes, "genes_moved": ",".join(moved),
+               "n_genes_moved": len(moved),
+               "shared_with": ",".join(sharing_modules(axes, e.axis, e.module, moved))}
+        if model is not None:
+            row["gene_log2fc"] = ",".join(f"{g}:{v:.3f}" for g, v in model.effect_log2fc[i].items())
+        rows.append(row)
     return pd.DataFrame(rows)
