@@ -4,10 +4,13 @@ The earlier simulator planted each effect only on genes no other axis names, det
 most cells of most types and had a ~1,000-gene universe. The new one (the config default) moves
 every gene of the planted module, shared genes included, by heterogeneous per-gene amounts;
 detects a ligand in a few percent of its producers' cells; and adds a long tail of rarely
-detected background genes. Both are run here on the same demo design (config/config.yaml: its
+detected background genes. A third, when the optional CytoSig reference is installed, plants each
+response program as the top 50 genes of the axis's CytoSig signature by their CytoSig weights
+(`planted_genes: cytosig`), a real program the curated sets only partly name. All are run here on
+the same demo design (config/config.yaml: its
 groups, donors, planted effects and seed offsets), cohort by cohort, and go through the
-workflow's own code (QC, normalization, scoring, donor aggregation, the donor-level compare
-stage; the joint activity fit of `neurokine.stats.activity` on the pseudobulk).
+workflow's own code (QC, depth equalization, normalization, scoring, donor aggregation, the
+donor-level compare stage; the joint activity fit of `neurokine.stats.activity` on the pseudobulk).
 
 Reported per simulator and scoring method (mean, pseudobulk, ucell), pooled over cohorts:
 
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neurokine.curated import references
 from neurokine.curated.axes import gene_sets, load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.io import prepare
@@ -60,12 +64,16 @@ KEYS = evaluation.KEYS
 
 
 def designs(settings: Settings, seed: int, cells_max: int | None) -> dict[str, dict]:
-    """`cohort_model` keyword arguments of the new (config) and the old simulator."""
+    """`cohort_model` keyword arguments of the old, the new (config) and, with the optional
+    CytoSig reference, the CytoSig-program simulator."""
     new = simulate.design_from_settings(settings.simulation, seed, "demo_synthetic")
     if cells_max:
         low, _ = new["cells_per_donor"]
         new["cells_per_donor"] = (min(low, cells_max), cells_max)
-    return {"old": {**new, **OLD}, "new": new}
+    out = {"old": {**new, **OLD}, "new": new}
+    if references.load_cytosig() is not None:
+        out["cytosig"] = {**new, "planted_genes": "cytosig"}
+    return out
 
 
 def method_tests(prepared, method: str, pool: str, axes, settings: Settings, seed: int) -> pd.DataFrame:
@@ -134,18 +142,20 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings,
                cells_max: int | None) -> list[dict]:
     """One cohort seed, both simulators: simulate, prepare, then every method and the activities."""
     effects = simulate.planted_effects_from_config(settings.simulation.planted_effects)
-    # The gene-sharing modules come from the new simulator's truth for both simulators, so the
-    # old one shows what the same tests give when nothing moved through shared genes.
-    leaky = evaluation.leakage_keys(simulate.planted_truth(effects, axes, "all"))
+    # The gene-sharing modules come from the new simulator's truth for every simulator, so the
+    # old one shows what the same tests give when nothing moved through shared genes; a CytoSig
+    # program reaches more curated modules, and adds its own.
+    shared = evaluation.leakage_keys(simulate.planted_truth(effects, axes, "all"))
     rows = []
     for label, design in designs(settings, seed + index, cells_max).items():
         started = time.perf_counter()
         model = simulate.cohort_model(axes, cell_types, **design)
         adata = simulate.cohort_anndata(model)
         truth = simulate.planted_truth(effects, axes, design["planted_genes"], model)
+        leaky = shared | evaluation.leakage_keys(truth)
         detection = detection_summary(adata, axes)
-        prepared, _ = prepare.apply_qc(adata, settings.prepare)
-        prepared = prepare.normalize(prepared, settings.prepare.target_sum)
+        # The workflow's own prepare stage (QC, depth equalization, normalization).
+        prepared = prepare.prepare_dataset(adata, settings.prepare, seed + index)[0]
         response_hits: set = set()
         for method_label, method, pool in METHODS:
             tests = method_tests(prepared, method, pool, axes, settings, seed)

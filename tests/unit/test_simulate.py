@@ -7,12 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from scipy import stats as sps
 
 from neurokine import OBS_COLUMNS
+from neurokine.curated import references
 from neurokine.errors import ConfigError
 from neurokine.validation.evaluation import leakage_keys, ligand_detection
 from neurokine.validation.simulate import (
     CSF_COMPOSITION,
+    CYTOSIG_MAX_WEIGHT,
+    CYTOSIG_PROGRAM_GENES,
     PlantedEffect,
     cohort_model,
     donor_draw,
@@ -267,3 +271,38 @@ def test_donors_keep_their_cells_whatever_the_gene_universe(axes, vocabulary):
     for number, group in small.donors():
         assert (donor_draw(small, number, group).type_counts
                 == donor_draw(large, number, group).type_counts).all()
+
+
+needs_cytosig = pytest.mark.skipif(
+    references.load_cytosig() is None,
+    reason="optional CytoSig reference not installed (pip install --no-deps secactpy==0.3.1)")
+
+
+@needs_cytosig
+def test_cytosig_mode_plants_the_signature_top_genes_by_their_weights(axes, vocabulary):
+    model = cohort_model(axes, vocabulary, planted_effects=[IFN_RESPONSE], seed=9,
+                         planted_genes="cytosig", **SMALL)
+    moved = model.effect_log2fc[0]
+    signature = references.load_cytosig()["IFN1"].sort_values(ascending=False, kind="mergesort")
+    assert list(moved) == list(signature.index[:CYTOSIG_PROGRAM_GENES])
+    lfc = np.array(list(moved.values()))
+    assert lfc.mean() == pytest.approx(2.5) and lfc.max() <= 2.5 * CYTOSIG_MAX_WEIGHT * 1.2
+    # the program follows CytoSig's ranking: weights fall with the signature's rank
+    assert sps.spearmanr(lfc, signature.iloc[:CYTOSIG_PROGRAM_GENES]).statistic > 0.9
+    assert set(moved) <= set(model.genes)  # every program gene is simulated
+    ifn = next(a for a in axes if a.id == "IFN_I")
+    assert set(moved) - set(ifn.response)  # most of the program lies outside the curated set
+
+
+@needs_cytosig
+def test_cytosig_mode_truth_names_the_curated_modules_its_genes_reach(axes):
+    truth = planted_truth([IFN_RESPONSE], axes, "cytosig")
+    assert len(truth.loc[0, "genes_moved"].split(",")) == CYTOSIG_PROGRAM_GENES
+    assert "IFNG.response" in truth.loc[0, "shared_with"].split(",")
+
+
+def test_cytosig_mode_refuses_an_axis_cytosig_lacks(axes, vocabulary):
+    effect = PlantedEffect("MS", "CXCL13", "response", "mono_classical", 2.5)
+    with pytest.raises(ConfigError, match=r"simulation\.planted_(effects|genes)"):
+        simulate_cohort(axes, vocabulary, planted_effects=[effect], seed=1, planted_genes="cytosig",
+                        **SMALL)

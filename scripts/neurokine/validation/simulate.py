@@ -9,7 +9,9 @@ Every axis that is not planted stays null.
 By default the simulator can also fail the method, as real data can: a planted response program
 moves every gene of the axis's curated response set by its own amount, so axes whose literature
 sets share genes with it (IFN-I with IFNG and IL27, TNF with IL1) move too (`planted_genes: all`;
-`exclusive` moves only genes no other axis names, the earlier behaviour). Ligands are detected as
+`exclusive` moves only genes no other axis names, the earlier behaviour; `cytosig` moves the top
+genes of the axis's CytoSig signature by their CytoSig weights, a program the curated sets only
+partly name, when the optional CytoSig reference is installed). Ligands are detected as
 in 10x data, in a few percent of producer cells and almost nowhere else, and genes beyond the
 PBMC-expressed set form a long tail of rarely detected transcripts.
 """
@@ -25,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from neurokine import SYNTHETIC_LABEL
+from neurokine.curated import references
 from neurokine.curated.axes import Axis, all_genes
 from neurokine.curated.cell_types import CellType
 from neurokine.errors import ConfigError
@@ -54,7 +57,7 @@ HOUSEKEEPING_GENES = tuple(
 )
 
 #: Which genes a planted effect moves: every gene of the module, or only those no other axis names.
-PLANTED_GENES = ("all", "exclusive")
+PLANTED_GENES = ("all", "exclusive", "cytosig")
 
 #: Relative ligand expression (a median background gene weighs 1) in producer and other cell
 #: types. Real 10x libraries detect a cytokine transcript in a few percent of its producers and
@@ -74,6 +77,15 @@ TAIL_LOG_SD = 1.0
 #: 10 log2 units (IL13RA1 in an IL6 program at 2.5), and such a gene takes library share from
 #: every other gene of the cell: shape 4 (CV 0.5) keeps the spread without such outliers.
 RESPONSE_WEIGHT_SHAPE = 4.0
+
+#: Genes of a CytoSig-drawn response program (`planted_genes: cytosig`): the signature's strongest
+#: positively weighted genes, about four curated response sets' worth, so most of the program lies
+#: outside the curated set that scores it.
+CYTOSIG_PROGRAM_GENES = 50
+#: Cap of a CytoSig-drawn gene's multiplier (relative to the program's mean weight) before the
+#: weights are rescaled to mean 1: CytoSig's top gene weighs up to 4.3x the mean of the top 50
+#: (TNF), and one gene moved that far takes library share from every other gene of the cell.
+CYTOSIG_MAX_WEIGHT = 3.0
 
 #: Sex-linked transcripts, so the simulated sex covariate is visible in expression.
 FEMALE_GENES = ("XIST",)
@@ -159,11 +171,33 @@ def exclusive_module_genes(axes: Sequence[Axis], axis_id: str, module: str) -> l
     return [g for g in target.module_genes(module) if g not in others]
 
 
+def cytosig_program(axes: Sequence[Axis], axis_id: str) -> pd.Series:
+    """An axis's CytoSig response program: its top genes with per-gene multipliers of mean 1."""
+    matrix = references.load_cytosig()
+    if matrix is None:
+        raise ConfigError("config", "simulation.planted_genes",
+                          "`cytosig` plants CytoSig signatures, but the CytoSig reference is not "
+                          "installed", f"{references.FILES['cytosig'].install_hint}, or use `all`")
+    names = references.axis_reference_names(axes, "cytosig")[axis_id]
+    if not names:
+        raise ConfigError("config", "simulation.planted_effects",
+                          f"axis {axis_id} has no CytoSig signature to plant a response program from",
+                          "plant its response with planted_genes: all, or choose an axis CytoSig covers")
+    # An axis of several cytokines (IL1A and IL1B) moves a gene by its strongest signature.
+    strongest = matrix[list(names)].max(axis=1)
+    top = strongest[strongest > 0].sort_values(ascending=False, kind="mergesort")
+    top = top.iloc[:CYTOSIG_PROGRAM_GENES]
+    weights = (top / top.mean()).clip(upper=CYTOSIG_MAX_WEIGHT)
+    return weights / weights.mean()
+
+
 def planted_module_genes(axes: Sequence[Axis], axis_id: str, module: str,
                          planted_genes: str) -> list[str]:
     """Genes a planted effect on one axis module moves, in the given `planted_genes` mode."""
     if planted_genes == "exclusive":
         return exclusive_module_genes(axes, axis_id, module)
+    if planted_genes == "cytosig" and module == "response":
+        return list(cytosig_program(axes, axis_id).index)
     return list(next(a for a in axes if a.id == axis_id).module_genes(module))
 
 
@@ -321,6 +355,9 @@ def cohort_model(
     for ct in CSF_COMPOSITION:
         curated.update(cell_types[ct].markers)
     curated.update(all_genes(axes))
+    if planted_genes == "cytosig":  # a drawn program's genes exist whether or not a set names them
+        for effect in planted_effects:
+            curated.update(planted_module_genes(axes, effect.axis, effect.module, planted_genes))
     background = background_genes(n_background_genes, curated, seed)
     genes = sorted(curated | set(background))
     gene_index = {g: i for i, g in enumerate(genes)}
@@ -352,6 +389,8 @@ def cohort_model(
             # Ligand and receptor effects stay uniform: a complex is scored by its scarcest
             # subunit, and "more cytokine" means every chain of it.
             lfc = lfc * response_gene_weights(len(moved), rng)
+        elif planted_genes == "cytosig" and effect.module == "response":
+            lfc = lfc * cytosig_program(axes, effect.axis).to_numpy()
         effect_genes[(effect.disease, effect.cell_type)].append(([gene_index[g] for g in moved], lfc))
         effect_log2fc.append(dict(zip(moved, lfc.tolist(), strict=True)))
     return CohortModel(
