@@ -27,6 +27,16 @@ def test_log_cpm_hand_computed():
     assert value[0, 1] == pytest.approx(np.log2(0.5 / 101 * 1e6))
 
 
+def test_an_undetected_gene_reads_the_same_at_any_depth():
+    """A half-depth library of the same composition has the same log-CPM, zeros included (a fixed
+    offset would read the shallower library's zero 1 log2 unit higher)."""
+    value = log_cpm(np.array([[200, 0, 1800], [100, 0, 900]]))
+    np.testing.assert_allclose(value[0, 1], value[1, 1], atol=1e-12)
+    np.testing.assert_allclose(value[0, 0], value[1, 0], atol=1e-12)
+    assert log_cpm(np.array([[0, 0, 0]])).shape == (1, 3)  # an empty library stays finite
+    assert np.isfinite(log_cpm(np.array([[0, 0, 0], [5, 0, 5]]))).all()
+
+
 def test_signature_scores_average_log_cpm_and_report_coverage():
     pb = small_pseudobulk()
     long, coverage = signature_scores(pb, {"X.response": ["A", "C", "Z"], "Y.ligand": ["Z", "W"]}, 0.5)

@@ -22,11 +22,17 @@ OBS_REQUIRED = ("sample_id", "cell_type", "n_cells", "donor_id", "tissue", "dise
 
 
 def log_cpm(counts: np.ndarray | sp.spmatrix, prior_count: float = 0.5) -> np.ndarray:
-    """log2 counts per million with a half-count offset (as voom): rows are samples."""
+    """log2 counts per million, offset in proportion to each library (as edgeR's cpm): rows are samples."""
     dense = counts.toarray() if sp.issparse(counts) else np.asarray(counts, dtype=np.float64)
     dense = dense.astype(np.float64)
     library = dense.sum(axis=1, keepdims=True)
-    return np.log2((dense + prior_count) / (library + 1.0) * 1e6)
+    # A fixed offset reads an undetected gene higher in a shallower library (offset / library),
+    # so a depth difference between groups moved every sparse module (ligands at 10x-like
+    # detection: pseudobulk FDP 0.33 over 24 simulated cohorts). Scaled to the library, an
+    # undetected gene has the same log-CPM in every sample; at the mean depth it is `prior_count`.
+    mean_library = float(library.mean()) if library.size and library.mean() > 0 else 1.0
+    prior = np.where(library > 0, prior_count * library / mean_library, prior_count)
+    return np.log2((dense + prior) / (library + 2.0 * prior) * 1e6)
 
 
 def check_pseudobulk(pb: ad.AnnData, source: str) -> None:
