@@ -90,14 +90,16 @@ def relabel_donors(frame: pd.DataFrame, case_donors: set[str], case: str = "case
 def random_split_fpr(obs: pd.DataFrame, cell_scores: pd.DataFrame, donor_scores: pd.DataFrame,
                      coverage: pd.DataFrame, *, n_case: int, n_splits: int, seed: int,
                      n_reference: int | None = None, alpha: float = 0.05, min_cells: int = 10,
-                     min_donors: int = 3, covariates: Sequence[str] = (), n_boot: int = 200
+                     min_donors: int = 3, covariates: Sequence[str] = (), n_boot: int = 200,
+                     module_counts: pd.DataFrame | None = None, min_module_counts: int = 10
                      ) -> pd.DataFrame:
     """Null calibration on real donors: random fake groups, donor-level test vs cell-level baseline.
 
     Each split draws `n_case` donors as a fake case arm and `n_reference` (default: all the
     others) as the reference arm. All distinct splits are used when there are at most
     `n_splits`. Returns one row per split with the fraction of tests at p < alpha for each
-    method (the cell-level baseline is computed on the same cell types and signatures).
+    method (the cell-level baseline is computed on the same cell types and signatures). With
+    `module_counts` the compare stage's detection gate applies (compare.min_module_counts).
     """
     donors = np.array(sorted(donor_scores["donor_id"].astype(str).unique()))
     n_ref = len(donors) - n_case if n_reference is None else n_reference
@@ -122,7 +124,8 @@ def random_split_fpr(obs: pd.DataFrame, cell_scores: pd.DataFrame, donor_scores:
         table = relabel_donors(donor_scores[donor_scores["donor_id"].astype(str).isin(used)], set(case))
         result = compare.compare_groups(
             table, coverage, [contrast], covariates=list(covariates), min_cells=min_cells,
-            min_donors=min_donors, n_boot=n_boot, seed=seed + i)
+            min_donors=min_donors, n_boot=n_boot, seed=seed + i, module_counts=module_counts,
+            min_module_counts=min_module_counts)
         tested = result[result["status"] == "tested"]
         in_split = obs["donor_id"].astype(str).isin(used).to_numpy()
         cells = relabel_donors(obs[in_split], set(case))

@@ -79,6 +79,8 @@ EFFECT_BANDS = (1.5, 2.0, 2.5, 3.0, 5.0)
 THINNING = 0.6
 #: Method labels to run (--methods).
 SELECTED = {m[0] for m in METHODS}
+#: The compare stage's detection gate (--min-module-counts; default: the config's).
+MIN_MODULE_COUNTS = 10
 
 
 def planted_set(axes, rng: np.random.Generator, strong: bool, n_effects: int) -> list[PlantedEffect]:
@@ -141,18 +143,22 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
     rows = []
     for label, method, pool, equalized in (m for m in METHODS if m[0] in SELECTED):
         data = prepared[equalized]
+        pb = aggregate.pseudobulk(data)
+        # The compare stage's detection gate (compare.min_module_counts; 0 = every signature).
+        gate = dict(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
+                    min_module_counts=MIN_MODULE_COUNTS)
         if method == "pseudobulk":
-            scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(data), gene_sets(axes),
+            scores, coverage = pseudobulk.signature_scores(pb, gene_sets(axes),
                                                            settings.scoring.min_gene_coverage)
             tests = compare.compare_groups(scores, coverage, contrasts, value="mean_score",
-                                           measure="pseudobulk_logcpm", **options)
+                                           measure="pseudobulk_logcpm", **gate, **options)
         else:
             scores, coverage = score_cells(data.X, data.var_names, gene_sets(axes), method=method,
                                            control_pool=pool, random_state=seed,
                                            min_coverage=settings.scoring.min_gene_coverage)
             scores.index = data.obs_names
             tests = compare.compare_groups(aggregate.mean_scores(data.obs, scores), coverage, contrasts,
-                                           **options)
+                                           **gate, **options)
         summary = evaluation.recovery_summary(truth, tests, ALPHA)
         recovery = evaluation.recovery_table(truth, tests, ALPHA)
         RECOVERY.append(recovery.assign(cohort=index, method=label,
@@ -226,14 +232,18 @@ def main() -> None:
                         help="comma-separated subset of the methods (default: all)")
     parser.add_argument("--save-tests", type=Path, default=None,
                         help="write every tested row with its truth flags here (TSV)")
+    parser.add_argument("--min-module-counts", type=int, default=None,
+                        help="the detection gate (compare.min_module_counts; 0 tests every signature)")
     args = parser.parse_args()
-    global THINNING, SELECTED
+    global THINNING, SELECTED, MIN_MODULE_COUNTS
     THINNING = args.thinning
     SELECTED = set(args.methods.split(","))
     if SELECTED - {m[0] for m in METHODS}:
         parser.error(f"unknown methods {sorted(SELECTED - {m[0] for m in METHODS})}")
     config = load_config([REPO / "config/config.yaml"], REPO / "workflow/schemas/config.schema.yaml")
     settings = Settings.from_config(config)
+    MIN_MODULE_COUNTS = (settings.compare.min_module_counts if args.min_module_counts is None
+                         else args.min_module_counts)
     axes = load_axes(REPO / "resources/signatures/axes")
     cell_types = load_cell_types(REPO / "resources/cell_types.yaml")
     # The demo's simulation settings (gene universe, ligand detection, planted genes) with this
@@ -273,7 +283,8 @@ def main() -> None:
         summary[label]["recall_testable_by_log2fc"] = {
             row.band: round(float(row.recall_testable), 4) for row in group.itertuples()}
     print(pd.DataFrame(summary).T.to_string())
-    print(json.dumps({"seconds": round(time.perf_counter() - started), "methods": summary}, sort_keys=True))
+    print(json.dumps({"seconds": round(time.perf_counter() - started), "min_module_counts": MIN_MODULE_COUNTS,
+                      "methods": summary}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 Signatures are scored at gene coverage >= 0.3 because these files hold only ~1,000-1,300 genes.
 The null splits and the IFN-beta check run once per scoring variant (--variants), side by side:
 `scanpy` (scanpy's control draw, each sample at its own depth: how these checks were first
-made) and `workflow` (the workflow's defaults: background control pool, depth equalized).
+made) and `workflow` (the workflow's defaults: background control pool, depth equalized, a
+signature tested only where its genes are detected, compare.min_module_counts = 10).
 
     flock /tmp/neurokine-heavy.lock python benchmarks/real_data_checks.py [--data ../shared/data]
 
@@ -29,12 +30,12 @@ import calibration_tools as calibration
 import numpy as np
 import pandas as pd
 
-from neurokine.curated.axes import load_axes
+from neurokine.curated.axes import gene_sets, load_axes
 from neurokine.curated.cell_types import load_cell_types
 from neurokine.errors import InputError
 from neurokine.scoring import aggregate
 from neurokine.settings import CompareSettings, EnrichmentSettings
-from neurokine.stats import activity, compare
+from neurokine.stats import activity, compare, pseudobulk
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,6 +61,8 @@ def null_splits(name, axes, data, variant: str = "scanpy", **kwargs) -> dict:
     """Random fake-group splits on one dataset; pooled false-positive rates of both methods."""
     adata = calibration.load_shared_example(data, name)
     prepared, cell_scores, donor_scores, coverage = scored(adata, axes, variant)
+    if variant == "workflow":  # the compare stage's detection gate, on the raw counts' pseudobulk
+        kwargs["module_counts"] = pseudobulk.module_counts(aggregate.pseudobulk(prepared), gene_sets(axes))
     splits = calibration.random_split_fpr(prepared.obs, cell_scores, donor_scores, coverage, **kwargs)
     out = {"dataset": name, "n_donors": int(donor_scores["donor_id"].nunique()),
            "n_signatures": int((coverage["status"] == "scored").sum()),
@@ -120,7 +123,8 @@ def activity_check(axes, data) -> dict:
     adata.layers["counts"] = adata.X
     pb = aggregate.pseudobulk(adata)
     settings = CompareSettings(
-        contrasts=(), covariates=(), min_cells_per_donor=10, min_donors_per_arm=2, n_bootstrap=1000,
+        contrasts=(), covariates=(), min_cells_per_donor=10, min_donors_per_arm=2, min_module_counts=10,
+        n_bootstrap=1000,
         fdr_alpha=0.05, permutation_max_arm=8, max_permutations=20000,
         enrichment=EnrichmentSettings(permutations=1000, min_size=5, max_size=500, min_count=5))
     contrast = compare.Contrast("IFNb_stim", "control")

@@ -80,8 +80,12 @@ def method_tests(prepared, method: str, pool: str, axes, settings: Settings, see
     """The compare stage's donor-level signature tests of one scoring method."""
     contrasts = list(settings.compare.contrasts)
     options = compare.compare_options(settings.compare, seed)
+    pb = aggregate.pseudobulk(prepared)
+    # The compare stage's detection gate, as the workflow applies it to both measures.
+    options.update(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
+                   min_module_counts=settings.compare.min_module_counts)
     if method == "pseudobulk":
-        scores, coverage = pseudobulk.signature_scores(aggregate.pseudobulk(prepared), gene_sets(axes),
+        scores, coverage = pseudobulk.signature_scores(pb, gene_sets(axes),
                                                        settings.scoring.min_gene_coverage)
         return compare.compare_groups(scores, coverage, contrasts, value="mean_score",
                                       measure="pseudobulk_logcpm", **options)

@@ -26,12 +26,17 @@ for note in notes:
 options = compare.compare_options(settings, snakemake.params.seed)
 
 abundance = composition.composition_tests(cell_counts, contrasts, **options)
+pb = read_h5ad(snakemake.input.pseudobulk)
+# Both measures test a signature only where its genes are detected (compare.min_module_counts).
+detection = dict(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
+                 min_module_counts=settings.min_module_counts)
 results = compare.compare_groups(donor_scores, coverage, contrasts, composition_tests=abundance,
-                                 **options)
-pb_scores, pb_coverage = pseudobulk.signature_scores(
-    read_h5ad(snakemake.input.pseudobulk), gene_sets(axes), snakemake.params.min_gene_coverage)
+                                 **detection, **options)
+pb_scores, pb_coverage = pseudobulk.signature_scores(pb, gene_sets(axes),
+                                                     snakemake.params.min_gene_coverage)
 pb_results = compare.compare_groups(pb_scores, pb_coverage, contrasts, value="mean_score",
-                                    measure="pseudobulk_logcpm", composition_tests=abundance, **options)
+                                    measure="pseudobulk_logcpm", composition_tests=abundance,
+                                    **detection, **options)
 for name, table in (("mean per-cell score", results), ("pseudobulk log-CPM", pb_results),
                     ("composition (CLR)", abundance)):
     if table.empty:

@@ -125,6 +125,7 @@ class CompareSettings:
     covariates: tuple[str, ...]
     min_cells_per_donor: int
     min_donors_per_arm: int
+    min_module_counts: int
     n_bootstrap: int
     fdr_alpha: float
     permutation_max_arm: int

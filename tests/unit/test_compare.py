@@ -319,3 +319,38 @@ def test_diseases_share_one_control_group_and_named_pairs_work():
     assert tested.loc[("MS_vs_NMOSD", "TNF.response"), "fdr"] < 0.05
     assert tested.loc[("MS_vs_NMOSD", "TNF.response"), "design"] == "unpaired"
     assert result["fdr_family"].nunique() == 3  # one family per contrast (one tissue)
+
+
+def module_count_table(table, counts_by_signature):
+    """pseudobulk.module_counts-shaped table: per sample x signature, counts from a function of
+    (signature, disease, donor index)."""
+    rows = table[["sample_id", "cell_type", "signature", "disease"]].drop_duplicates()
+    return pd.DataFrame({
+        "sample_id": rows["sample_id"], "cell_type": rows["cell_type"], "signature": rows["signature"],
+        "module_counts": [counts_by_signature(s, d, int(i[1:])) for s, d, i in
+                          zip(rows["signature"], rows["disease"], rows["sample_id"], strict=True)]})
+
+
+def test_a_signature_without_detected_genes_is_not_tested_with_the_reason():
+    table = donor_table(shift=1.5)
+    # IL6's genes: no counts anywhere; TNF's: detected only in cases (induced from zero).
+    counts = module_count_table(table, lambda s, d, i: 0 if s == "IL6.response" else (50 if d == "MS" else 0))
+    result = run(table, module_counts=counts, min_module_counts=10).set_index("signature")
+    assert result.loc["IL6.response", "status"] == "not_tested"
+    assert "min_module_counts=10" in result.loc["IL6.response", "reason"]
+    assert result.loc["TNF.response", "status"] == "tested" and result.loc["TNF.response", "fdr"] < 0.01
+    # without the counts, or with the gate at 0, both are tested (the gate is what removed IL6)
+    assert (run(table).set_index("signature").loc[["IL6.response", "TNF.response"], "status"]
+            == "tested").all()
+    at_zero = run(table, module_counts=counts, min_module_counts=0).set_index("signature")
+    assert at_zero.loc["IL6.response", "status"] == "tested"
+
+
+def test_detection_needs_enough_donors_of_one_arm():
+    table = donor_table()
+    # two case donors and two reference donors detect IL6: neither arm reaches min_donors = 3
+    counts = module_count_table(table, lambda s, d, i: 20 if s == "TNF.response" or i in (0, 1, 5, 6) else 0)
+    result = run(table, module_counts=counts).set_index("signature")
+    assert result.loc["IL6.response", "status"] == "not_tested"
+    three = module_count_table(table, lambda s, d, i: 20 if s == "TNF.response" or i in (0, 1, 2) else 0)
+    assert run(table, module_counts=three).set_index("signature").loc["IL6.response", "status"] == "tested"

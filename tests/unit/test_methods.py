@@ -59,3 +59,14 @@ def test_the_depth_paragraph_follows_the_depth_plans_of_the_run():
     off = methods.depth_paragraph({"demo": depth_plan(depths, equalize=False)})
     assert "equalize_depth: false" in off and "thinned" not in off
     assert methods.depth_paragraph({}) == ""
+
+
+def test_signatures_the_detection_gate_left_untested_are_counted():
+    settings = demo_settings().compare
+    tested = results(compare.TEST_NAME, 4, boot=False, perm=False).assign(reason="")
+    gated = pd.DataFrame({"status": "not_tested", "reason": [
+        f"{compare.UNDETECTED}: fewer than 3 donors of either arm have ...", "too few donors"]})
+    text = methods.tests_paragraph(pd.concat([tested, gated], ignore_index=True), settings)
+    assert "1 signature x cell-type row was not tested because" in text
+    assert f"had {settings.min_module_counts} counts of them" in text
+    assert "not detected" not in methods.tests_paragraph(tested, settings)

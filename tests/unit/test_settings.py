@@ -92,6 +92,7 @@ CODE_DEFAULTS = [
     ("compare.covariates", api.compare, "covariates"),
     ("compare.min_cells_per_donor", api.compare, "min_cells_per_donor"),
     ("compare.min_donors_per_arm", api.compare, "min_donors_per_arm"),
+    ("compare.min_module_counts", compare_groups, "min_module_counts"),
     ("compare.n_bootstrap", api.compare, "n_bootstrap"),
     ("compare.permutation_max_arm", api.compare, "permutation_max_arm"),
     ("compare.max_permutations", api.compare, "max_permutations"),

@@ -71,7 +71,8 @@ def depth_paragraph(depths: Mapping[str, pd.DataFrame]) -> str:
             "sample) to the shallowest sample's median total counts, because per-cell scores of "
             "log-normalized values change with depth and a depth difference between groups would "
             "otherwise read as a disease effect (" + "; ".join(parts) + "). Scores use the thinned "
-            "counts; pseudobulk expression and detection rates use the raw counts.")
+            "counts; pseudobulk expression (log-CPM, TMM-normalized within each cell type) and "
+            "detection rates use the raw counts.")
 
 
 def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) -> str:
@@ -80,6 +81,8 @@ def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) ->
     if tested.empty:
         return "No comparison was tested in this run, so no p-value is reported."
     parts = []
+    reasons = results.get("reason", pd.Series(dtype=str)).fillna("").astype(str)
+    undetected = int(reasons.str.startswith(compare.UNDETECTED).sum())
     by_test = tested["test"].fillna("").value_counts()
     model = int(by_test.get(compare.TEST_NAME, 0))
     permutation = int(by_test.get(compare.PERMUTATION_TEST_NAME, 0))
@@ -91,6 +94,13 @@ def tests_paragraph(results: pd.DataFrame, compare_settings: CompareSettings) ->
         _count(paired, "paired comparison") + " (within-donor differences, donors in both arms)"
         if paired else "") if x)
     parts.append(f"{_count(len(tested), 'donor-level test')} were run: {design}.")
+    if undetected:
+        parts.append(
+            f"{_count(undetected, 'signature x cell-type row')} "
+            f"{'was' if undetected == 1 else 'were'} not tested because the "
+            f"signature's genes were not detected (fewer than {compare_settings.min_donors_per_arm} "
+            f"donors of either arm had {compare_settings.min_module_counts} counts of them in their "
+            "pseudobulk): the score of an undetected module is its control genes' alone.")
     if model:
         prior = tested.loc[tested["test"] == compare.TEST_NAME, "df_prior"].astype(float)
         moderated = bool(np.isfinite(prior).any() and (prior[np.isfinite(prior)] > 0).any())

@@ -122,7 +122,7 @@ def sample_activities(pb: ad.AnnData, model: ActivityModel, *, min_cells: int, m
     pseudobulk.check_pseudobulk(pb, "pseudobulk AnnData")
     obs = pb.obs.reset_index(drop=True)
     counts = pb.X.toarray() if hasattr(pb.X, "toarray") else np.asarray(pb.X)
-    expression = pseudobulk.log_cpm(counts)
+    expression = pseudobulk.expression(pb)
     in_model = (np.ones(pb.n_vars, dtype=bool) if model.zero_outside
                 else pd.Index(pb.var_names).isin(model.weights.index))
     if drop_genes:

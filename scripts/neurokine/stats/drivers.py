@@ -75,7 +75,7 @@ def finding_genes(pb: ad.AnnData, findings: pd.DataFrame, gene_sets: Mapping[str
     shared by several findings are tested once.
     """
     pseudobulk.check_pseudobulk(pb, "pseudobulk AnnData")
-    expression = pseudobulk.log_cpm(pb.X)
+    expression = pseudobulk.expression(pb)
     by_name = {c.name: c for c in contrasts}
     present = set(pb.var_names)
     dataset_id = str(pb.obs["dataset_id"].iloc[0]) if pb.n_obs else ""

@@ -96,7 +96,7 @@ def gene_rankings(pb: ad.AnnData, contrast: Contrast, *, covariates: Sequence[st
     pseudobulk.check_pseudobulk(pb, "pseudobulk AnnData")
     obs = pb.obs.reset_index(drop=True)
     counts = pb.X.toarray() if hasattr(pb.X, "toarray") else np.asarray(pb.X)
-    expression = pseudobulk.log_cpm(counts)
+    expression = pseudobulk.expression(pb)
     meta = [c for c in ("dataset_id", "sample_id", "donor_id", "tissue", "disease", "cell_type",
                         "n_cells", "sex", "age", "batch") if c in obs.columns]
     arms = obs["disease"].astype(str).isin([contrast.case, contrast.reference]).to_numpy()
