@@ -136,19 +136,20 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings, sim:
     prepared = {equalize: prepare.prepare_dataset(
         adata.copy(), dataclasses.replace(settings.prepare, equalize_depth=equalize), seed + index)[0]
         for equalize in {m[3] for m in METHODS if m[0] in SELECTED}}
+    # One pseudobulk (raw counts) per prepared dataset, and the compare stage's detection gate
+    # from it (compare.min_module_counts; 0 = every signature), shared by every method.
+    pseudobulks = {equalize: aggregate.pseudobulk(data) for equalize, data in prepared.items()}
+    gates = {equalize: dict(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
+                            min_module_counts=MIN_MODULE_COUNTS) for equalize, pb in pseudobulks.items()}
     truth = planted_truth(effects, axes, sim["planted_genes"])
     leaky = evaluation.leakage_keys(truth)
     contrasts = [Contrast(d, "control") for d in GROUPS[1:]]
     options = compare.compare_options(settings.compare, seed)
     rows = []
     for label, method, pool, equalized in (m for m in METHODS if m[0] in SELECTED):
-        data = prepared[equalized]
-        pb = aggregate.pseudobulk(data)
-        # The compare stage's detection gate (compare.min_module_counts; 0 = every signature).
-        gate = dict(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
-                    min_module_counts=MIN_MODULE_COUNTS)
+        data, gate = prepared[equalized], gates[equalized]
         if method == "pseudobulk":
-            scores, coverage = pseudobulk.signature_scores(pb, gene_sets(axes),
+            scores, coverage = pseudobulk.signature_scores(pseudobulks[equalized], gene_sets(axes),
                                                            settings.scoring.min_gene_coverage)
             tests = compare.compare_groups(scores, coverage, contrasts, value="mean_score",
                                            measure="pseudobulk_logcpm", **gate, **options)

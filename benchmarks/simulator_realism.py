@@ -76,11 +76,12 @@ def designs(settings: Settings, seed: int, cells_max: int | None) -> dict[str, d
     return out
 
 
-def method_tests(prepared, method: str, pool: str, axes, settings: Settings, seed: int) -> pd.DataFrame:
-    """The compare stage's donor-level signature tests of one scoring method."""
+def method_tests(prepared, pb, method: str, pool: str, axes, settings: Settings, seed: int
+                 ) -> pd.DataFrame:
+    """The compare stage's donor-level signature tests of one scoring method (`pb`: the
+    prepared cells' pseudobulk)."""
     contrasts = list(settings.compare.contrasts)
     options = compare.compare_options(settings.compare, seed)
-    pb = aggregate.pseudobulk(prepared)
     # The compare stage's detection gate, as the workflow applies it to both measures.
     options.update(module_counts=pseudobulk.module_counts(pb, gene_sets(axes)),
                    min_module_counts=settings.compare.min_module_counts)
@@ -103,13 +104,13 @@ def significant_keys(tests: pd.DataFrame) -> set[tuple[str, str, str, str]]:
     return set(hits.rename(columns={"case": "disease"})[KEYS].itertuples(index=False, name=None))
 
 
-def activity_rows(prepared, axes, truth: pd.DataFrame, leaky: set, response_hits: set,
+def activity_rows(pb, axes, truth: pd.DataFrame, leaky: set, response_hits: set,
                   settings: Settings, seed: int) -> dict:
     """Planted response axes found by the joint activity fit; gene-sharing axes it flags (up, and
     down: the joint fit can hand shared genes to the planted axis and push the other one below
     zero) against the per-module response tests (mean scores) of the same axes; other hits."""
     model = activity.activity_model(axes, "curated")  # never the optional CytoSig install
-    tests = activity.activity_tests(aggregate.pseudobulk(prepared), list(settings.compare.contrasts),
+    tests = activity.activity_tests(pb, list(settings.compare.contrasts),
                                     model, settings.compare, seed)
     hits = tests[(tests["status"] == "tested") & (tests["fdr"] < ALPHA)]
     found = set(zip(hits["case"], hits["axis"], hits["cell_type"], strict=True))
@@ -160,9 +161,10 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings,
         detection = detection_summary(adata, axes)
         # The workflow's own prepare stage (QC, depth equalization, normalization).
         prepared = prepare.prepare_dataset(adata, settings.prepare, seed + index)[0]
+        pb = aggregate.pseudobulk(prepared)  # once per cohort: every method and the activities
         response_hits: set = set()
         for method_label, method, pool in METHODS:
-            tests = method_tests(prepared, method, pool, axes, settings, seed)
+            tests = method_tests(prepared, pb, method, pool, axes, settings, seed)
             hits = significant_keys(tests)
             if method_label == "mean":
                 response_hits = hits
@@ -177,7 +179,7 @@ def run_cohort(index: int, seed: int, axes, cell_types, settings: Settings,
                          "n_significant": len(hits), "n_planted_significant": len(hits & planted),
                          "n_leakage": len(hits & leaky), "n_leakage_tests": len(leaky),
                          "n_false_other": len(hits - planted - leaky), **detection})
-        extra = activity_rows(prepared, axes, truth, leaky, response_hits, settings, seed)
+        extra = activity_rows(pb, axes, truth, leaky, response_hits, settings, seed)
         for row in rows[-len(METHODS):]:
             row.update(extra, seconds=round(time.perf_counter() - started, 1))
     return rows
